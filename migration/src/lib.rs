@@ -1,0 +1,19 @@
+//! Aftercare's schema, as an append-only list of migrations.
+//!
+//! Migrations are the only source of the schema: tests and production run the
+//! same list on SQLite and PostgreSQL. Never edit a migration that has
+//! shipped; add a new one. This crate never imports `entity`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_foundation;
+
+/// The ordered list of Aftercare's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_foundation::Migration)]
+    }
+}

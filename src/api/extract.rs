@@ -1,0 +1,119 @@
+//! Extractors that turn every malformed request into the API's envelope
+//! with the offending field named, never a plain-text rejection.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::ApiError;
+use crate::auth::{CurrentUser, tokens};
+use crate::error::{AppError, FieldErrors};
+use crate::AppState;
+
+/// The user behind the request's bearer token.
+#[derive(Debug, Clone)]
+pub struct ApiUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let secret = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(AppError::Unauthenticated)?;
+        Ok(Self(tokens::authenticate(&state.db, secret, state.now()).await?))
+    }
+}
+
+/// A JSON body deserialized with the failing field named.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+            });
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| ApiError::PayloadTooLarge)?;
+        // Actions without a body (advance, resume) may omit it entirely.
+        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            bytes
+        };
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let inner = error.inner();
+            if inner.is_syntax() || inner.is_eof() {
+                ApiError::MalformedJson(inner.to_string())
+            } else {
+                AppError::Validation(field_error(&error.path().to_string(), &inner.to_string())).into()
+            }
+        })?;
+        deserializer.end().map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+        Ok(Self(value))
+    }
+}
+
+/// Query parameters deserialized with the failing parameter named.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        deserialize_urlencoded(query.as_bytes()).map(Self).map_err(ApiError::from)
+    }
+}
+
+/// Deserializes `application/x-www-form-urlencoded` data, naming the field
+/// that failed.
+pub fn deserialize_urlencoded<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
+    serde_path_to_error::deserialize(deserializer)
+        .map_err(|error| AppError::Validation(field_error(&error.path().to_string(), &error.inner().to_string())))
+}
+
+/// Names the field a serde error is about. serde reports missing and
+/// unknown fields at the parent's path, with the name in backticks.
+pub fn field_error(path: &str, message: &str) -> FieldErrors {
+    let named = message.split('`').nth(1).filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
+    let field = match (named, path) {
+        // Unknown fields are reported at their own path, missing ones at
+        // the parent's.
+        (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),
+        (Some(name), "." | "") => name.to_owned(),
+        (Some(name), parent) => format!("{parent}.{name}"),
+        (None, "." | "") => "body".to_owned(),
+        (None, path) => path.to_owned(),
+    };
+    let message = message.split(" at line ").next().unwrap_or(message);
+    let message = if message.starts_with("missing field") {
+        "is required".to_owned()
+    } else if message.starts_with("unknown field") {
+        "is not a known field".to_owned()
+    } else {
+        message
+            .replace("expected i32", "expected a whole number")
+            .replace("expected i64", "expected a whole number")
+            .replace("expected f64", "expected a number")
+    };
+    FieldErrors::from([(field, message)])
+}

@@ -1,0 +1,148 @@
+//! Turning raw input into checked values, collecting every field's problem
+//! at once so a user can fix a form in one go ("parse, don't validate").
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use crate::error::{AppError, FieldErrors};
+
+/// The longest single-line value we accept (names, emails, labels).
+pub const MAX_LINE: usize = 200;
+/// The longest free text we accept (notes, reasons).
+pub const MAX_TEXT: usize = 10_000;
+/// The longest URL we accept.
+pub const MAX_URL: usize = 2_000;
+
+/// Collects field errors while values are parsed.
+#[derive(Debug, Default)]
+pub struct Fields {
+    errors: FieldErrors,
+}
+
+impl Fields {
+    /// An empty collector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a problem with `field` (the first problem per field wins).
+    pub fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.entry(field.to_owned()).or_insert_with(|| message.into());
+    }
+
+    /// `Ok(())` when no field had a problem.
+    pub fn finish(self) -> Result<(), AppError> {
+        if self.errors.is_empty() { Ok(()) } else { Err(AppError::Validation(self.errors)) }
+    }
+
+    /// A required single line of text, trimmed.
+    pub fn required(&mut self, field: &str, value: Option<&str>, max: usize) -> String {
+        match self.optional(field, value, max) {
+            Some(value) => value,
+            None => {
+                self.error(field, "is required");
+                String::new()
+            }
+        }
+    }
+
+    /// Optional text, trimmed; blank counts as absent.
+    pub fn optional(&mut self, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+        let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+        if value.chars().count() > max {
+            self.error(field, format!("is too long (at most {max} characters)"));
+            return None;
+        }
+        if max <= MAX_LINE && value.contains(['\n', '\r']) {
+            self.error(field, "must be a single line");
+            return None;
+        }
+        Some(value.to_owned())
+    }
+
+    /// An optional email address, lower-cased.
+    pub fn optional_email(&mut self, field: &str, value: Option<&str>) -> Option<String> {
+        let value = self.optional(field, value, MAX_LINE)?;
+        let valid = value
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'))
+            && !value.contains(char::is_whitespace);
+        if valid {
+            Some(value.to_lowercase())
+        } else {
+            self.error(field, "must be an email address such as name@example.com");
+            None
+        }
+    }
+
+    /// A required email address, lower-cased.
+    pub fn email(&mut self, field: &str, value: Option<&str>) -> String {
+        if value.map(str::trim).is_none_or(str::is_empty) {
+            self.error(field, "is required");
+            return String::new();
+        }
+        self.optional_email(field, value).unwrap_or_default()
+    }
+
+    /// An optional calendar date in `YYYY-MM-DD`.
+    pub fn optional_date(&mut self, field: &str, value: Option<&str>) -> Option<NaiveDate> {
+        let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+        match NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+            Ok(date) => Some(date),
+            Err(_) => {
+                self.error(field, "must be a date as YYYY-MM-DD");
+                None
+            }
+        }
+    }
+
+    /// A required calendar date in `YYYY-MM-DD`.
+    pub fn date(&mut self, field: &str, value: Option<&str>) -> Option<NaiveDate> {
+        if value.map(str::trim).is_none_or(str::is_empty) {
+            self.error(field, "is required (YYYY-MM-DD)");
+            return None;
+        }
+        self.optional_date(field, value)
+    }
+
+    /// An optional instant: RFC 3339, or `YYYY-MM-DDTHH:MM` (a browser's
+    /// datetime-local field) read as UTC.
+    pub fn optional_datetime(&mut self, field: &str, value: Option<&str>) -> Option<DateTime<Utc>> {
+        let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+        if let Ok(at) = DateTime::parse_from_rfc3339(value) {
+            return Some(at.with_timezone(&Utc));
+        }
+        for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+            if let Ok(at) = NaiveDateTime::parse_from_str(value, format) {
+                return Some(at.and_utc());
+            }
+        }
+        self.error(field, "must be a date and time such as 2026-12-01T14:30:00Z");
+        None
+    }
+
+    /// An optional link that a browser may open: http, https or mailto.
+    pub fn optional_url(&mut self, field: &str, value: Option<&str>) -> Option<String> {
+        let value = self.optional(field, value, MAX_URL)?;
+        match url::Url::parse(&value) {
+            Ok(url) if matches!(url.scheme(), "http" | "https" | "mailto") => Some(url.to_string()),
+            Ok(_) => {
+                self.error(field, "must be an http, https or mailto link");
+                None
+            }
+            Err(_) => {
+                self.error(field, "must be a full link such as https://mail.example.com/...");
+                None
+            }
+        }
+    }
+}
+
+/// Deserializes a field that distinguishes "absent" (`None`) from "null"
+/// (`Some(None)`), for PATCH bodies.
+pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
