@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
+use serde::de::DeserializeOwned;
+
 use crate::error::{AppError, FieldErrors};
 
 /// The longest single-line value we accept (names, emails, labels).
@@ -145,4 +147,39 @@ where
     T: serde::Deserialize<'de>,
 {
     serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+/// Deserializes `application/x-www-form-urlencoded` data, naming the field
+/// that failed.
+pub fn urlencoded<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
+    serde_path_to_error::deserialize(deserializer)
+        .map_err(|error| AppError::Validation(serde_field_error(&error.path().to_string(), &error.inner().to_string())))
+}
+
+/// Names the field a serde error is about. serde reports missing and
+/// unknown fields at the parent's path, with the name in backticks.
+pub fn serde_field_error(path: &str, message: &str) -> FieldErrors {
+    let named = message.split('`').nth(1).filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
+    let field = match (named, path) {
+        // Unknown fields are reported at their own path, missing ones at
+        // the parent's.
+        (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),
+        (Some(name), "." | "") => name.to_owned(),
+        (Some(name), parent) => format!("{parent}.{name}"),
+        (None, "." | "") => "body".to_owned(),
+        (None, path) => path.to_owned(),
+    };
+    let message = message.split(" at line ").next().unwrap_or(message);
+    let message = if message.starts_with("missing field") {
+        "is required".to_owned()
+    } else if message.starts_with("unknown field") {
+        "is not a known field".to_owned()
+    } else {
+        message
+            .replace("expected i32", "expected a whole number")
+            .replace("expected i64", "expected a whole number")
+            .replace("expected f64", "expected a number")
+    };
+    FieldErrors::from([(field, message)])
 }

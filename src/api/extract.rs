@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 
 use super::ApiError;
 use crate::auth::{CurrentUser, tokens};
-use crate::error::{AppError, FieldErrors};
+use crate::error::AppError;
+use crate::validate::serde_field_error;
 use crate::AppState;
 
 /// The user behind the request's bearer token.
@@ -62,7 +63,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             if inner.is_syntax() || inner.is_eof() {
                 ApiError::MalformedJson(inner.to_string())
             } else {
-                AppError::Validation(field_error(&error.path().to_string(), &inner.to_string())).into()
+                AppError::Validation(serde_field_error(&error.path().to_string(), &inner.to_string())).into()
             }
         })?;
         deserializer.end().map_err(|error| ApiError::MalformedJson(error.to_string()))?;
@@ -79,41 +80,6 @@ impl<T: DeserializeOwned> FromRequestParts<AppState> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        deserialize_urlencoded(query.as_bytes()).map(Self).map_err(ApiError::from)
+        crate::validate::urlencoded(query.as_bytes()).map(Self).map_err(ApiError::from)
     }
-}
-
-/// Deserializes `application/x-www-form-urlencoded` data, naming the field
-/// that failed.
-pub fn deserialize_urlencoded<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
-    serde_path_to_error::deserialize(deserializer)
-        .map_err(|error| AppError::Validation(field_error(&error.path().to_string(), &error.inner().to_string())))
-}
-
-/// Names the field a serde error is about. serde reports missing and
-/// unknown fields at the parent's path, with the name in backticks.
-pub fn field_error(path: &str, message: &str) -> FieldErrors {
-    let named = message.split('`').nth(1).filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
-    let field = match (named, path) {
-        // Unknown fields are reported at their own path, missing ones at
-        // the parent's.
-        (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),
-        (Some(name), "." | "") => name.to_owned(),
-        (Some(name), parent) => format!("{parent}.{name}"),
-        (None, "." | "") => "body".to_owned(),
-        (None, path) => path.to_owned(),
-    };
-    let message = message.split(" at line ").next().unwrap_or(message);
-    let message = if message.starts_with("missing field") {
-        "is required".to_owned()
-    } else if message.starts_with("unknown field") {
-        "is not a known field".to_owned()
-    } else {
-        message
-            .replace("expected i32", "expected a whole number")
-            .replace("expected i64", "expected a whole number")
-            .replace("expected f64", "expected a number")
-    };
-    FieldErrors::from([(field, message)])
 }

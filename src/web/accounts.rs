@@ -1,0 +1,99 @@
+//! Accounts and their contacts.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use super::{Chrome, CsrfForm, Notice, PageError, WebSession, render, status_of};
+use crate::accounts::{self, AccountView, ContactInput};
+use crate::auth::Role;
+use crate::error::AppError;
+use crate::pipeline::deals::{self, DealFilter, DealSummary};
+use crate::{AppResult, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/accounts", get(list_accounts))
+        .route("/accounts/{id}", get(show_account))
+        .route("/accounts/{id}/contacts", post(add_contact))
+}
+
+#[derive(Template)]
+#[template(path = "pages/accounts.html")]
+struct AccountsPage {
+    chrome: Chrome,
+    accounts: Vec<AccountView>,
+}
+
+async fn list_accounts(State(state): State<AppState>, session: WebSession) -> Result<Response, PageError> {
+    let chrome = session.chrome("accounts");
+    let accounts = accounts::list(&state.db).await.map_err(|e| PageError::new(e, chrome.clone()))?;
+    Ok(render(StatusCode::OK, &AccountsPage { chrome, accounts }))
+}
+
+#[derive(Template)]
+#[template(path = "pages/account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    account: AccountView,
+    deals: Vec<DealSummary>,
+    notice: Option<Notice>,
+    contact: ContactInput,
+}
+
+#[derive(Debug, Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn account_page(
+    state: &AppState,
+    session: &WebSession,
+    raw_id: &str,
+    notice: Option<Notice>,
+    contact: ContactInput,
+) -> AppResult<AccountPage> {
+    let id: i32 = raw_id.parse().map_err(|_| AppError::NotFound("account"))?;
+    let account = accounts::get(&state.db, id).await?;
+    let filter = DealFilter { account: Some(id.to_string()), ..Default::default() };
+    let deals = deals::list(&state.db, &filter, state.now()).await?;
+    Ok(AccountPage { chrome: session.chrome("accounts"), account, deals, notice, contact })
+}
+
+async fn show_account(
+    State(state): State<AppState>,
+    session: WebSession,
+    Path(id): Path<String>,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, PageError> {
+    let notice = query.done.filter(|d| d == "contact").map(|_| Notice::success("Contact added."));
+    let page = account_page(&state, &session, &id, notice, ContactInput::default())
+        .await
+        .map_err(|e| PageError::new(e, session.chrome("accounts")))?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn add_contact(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<ContactInput>) -> Response {
+    let CsrfForm { session, form } = form;
+    let chrome = session.chrome("accounts");
+    if let Err(error) = session.require(Role::Member, "accounts") {
+        return error.into_response();
+    }
+    let Ok(account_id) = id.parse::<i32>() else {
+        return PageError::new(AppError::NotFound("account"), chrome).into_response();
+    };
+    match accounts::add_contact(&state.db, account_id, form.clone(), session.user().id, state.now()).await {
+        Ok(_) => Redirect::to(&format!("/accounts/{account_id}?done=contact")).into_response(),
+        Err(error @ AppError::Validation(_)) => {
+            match account_page(&state, &session, &id, Some(Notice::error(&error)), form).await {
+                Ok(page) => render(status_of(&error), &page),
+                Err(error) => PageError::new(error, chrome).into_response(),
+            }
+        }
+        Err(error) => PageError::new(error, chrome).into_response(),
+    }
+}

@@ -1,0 +1,84 @@
+//! The board: a column per stage, a card per deal.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+
+use super::{Chrome, PageError, WebSession, render};
+use crate::AppState;
+use crate::auth::users::{self, UserInfo};
+use crate::pipeline::deals::{self, DealFilter, DealSummary};
+use crate::pipeline::stages::{self, StageView};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/board", get(show_board))
+}
+
+/// A stage column with its cards.
+struct Column {
+    stage: StageView,
+    deals: Vec<DealSummary>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/board.html")]
+struct BoardPage {
+    chrome: Chrome,
+    columns: Vec<Column>,
+    users: Vec<UserInfo>,
+    filter: DealFilter,
+    total: usize,
+    stuck: usize,
+    on_hold: usize,
+    overdue: usize,
+}
+
+impl BoardPage {
+    fn selected_owner(&self, email: &str) -> bool {
+        self.filter.owner.as_deref() == Some(email)
+    }
+
+    fn flag(&self, value: &Option<String>) -> bool {
+        value.as_deref() == Some("true")
+    }
+
+    /// How close a deal is to its stage's SLA, as a CSS class.
+    fn sla_class(&self, deal: &DealSummary) -> &'static str {
+        match deal.sla_days {
+            _ if deal.stuck => "sla-over",
+            Some(sla) if deal.active_days_in_stage * 4 >= i64::from(sla) * 3 => "sla-near",
+            Some(_) => "sla-ok",
+            None => "sla-none",
+        }
+    }
+}
+
+async fn show_board(
+    State(state): State<AppState>,
+    session: WebSession,
+    Query(mut filter): Query<DealFilter>,
+) -> Result<Response, PageError> {
+    let chrome = session.chrome("board");
+    let fail = |e| PageError::new(e, chrome.clone());
+    filter.stage = None;
+    let found = deals::list(&state.db, &filter, state.now()).await.map_err(fail)?;
+    let pipeline = stages::list(&state.db).await.map_err(fail)?;
+    let users = users::list(&state.db).await.map_err(fail)?;
+    let page = BoardPage {
+        total: found.len(),
+        stuck: found.iter().filter(|d| d.stuck).count(),
+        on_hold: found.iter().filter(|d| d.on_hold).count(),
+        overdue: found.iter().filter(|d| d.next_call.as_ref().is_some_and(|c| c.overdue)).count(),
+        columns: pipeline
+            .into_iter()
+            .map(|stage| Column { deals: found.iter().filter(|d| d.stage == stage.key).cloned().collect(), stage })
+            .collect(),
+        chrome,
+        users,
+        filter,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
