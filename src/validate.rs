@@ -1,7 +1,7 @@
 //! Turning raw input into checked values, collecting every field's problem
 //! at once so a user can fix a form in one go ("parse, don't validate").
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 
 use serde::de::DeserializeOwned;
 
@@ -13,6 +13,9 @@ pub const MAX_LINE: usize = 200;
 pub const MAX_TEXT: usize = 10_000;
 /// The longest URL we accept.
 pub const MAX_URL: usize = 2_000;
+/// The years a date may fall in: catches typos such as `0226` or `-2026`
+/// and keeps every date storable on both databases.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
 
 /// Collects field errors while values are parsed.
 #[derive(Debug, Default)]
@@ -58,6 +61,12 @@ impl Fields {
             self.error(field, "must be a single line");
             return None;
         }
+        // NUL and other control characters are never meant, and PostgreSQL
+        // refuses NUL in text.
+        if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            self.error(field, "must not contain control characters");
+            return None;
+        }
         Some(value.to_owned())
     }
 
@@ -89,7 +98,11 @@ impl Fields {
     pub fn optional_date(&mut self, field: &str, value: Option<&str>) -> Option<NaiveDate> {
         let value = value.map(str::trim).filter(|v| !v.is_empty())?;
         match NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-            Ok(date) => Some(date),
+            Ok(date) if YEARS.contains(&date.year()) => Some(date),
+            Ok(_) => {
+                self.error(field, format!("must be a date between the years {} and {}", YEARS.start(), YEARS.end()));
+                None
+            }
             Err(_) => {
                 self.error(field, "must be a date as YYYY-MM-DD");
                 None
@@ -110,16 +123,23 @@ impl Fields {
     /// datetime-local field) read as UTC.
     pub fn optional_datetime(&mut self, field: &str, value: Option<&str>) -> Option<DateTime<Utc>> {
         let value = value.map(str::trim).filter(|v| !v.is_empty())?;
-        if let Ok(at) = DateTime::parse_from_rfc3339(value) {
-            return Some(at.with_timezone(&Utc));
-        }
-        for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-            if let Ok(at) = NaiveDateTime::parse_from_str(value, format) {
-                return Some(at.and_utc());
+        let parsed = DateTime::parse_from_rfc3339(value).map(|at| at.with_timezone(&Utc)).ok().or_else(|| {
+            ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+                .into_iter()
+                .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
+                .map(|at| at.and_utc())
+        });
+        match parsed {
+            Some(at) if YEARS.contains(&at.year()) => Some(at),
+            Some(_) => {
+                self.error(field, format!("must be a date between the years {} and {}", YEARS.start(), YEARS.end()));
+                None
+            }
+            None => {
+                self.error(field, "must be a date and time such as 2026-12-01T14:30:00Z");
+                None
             }
         }
-        self.error(field, "must be a date and time such as 2026-12-01T14:30:00Z");
-        None
     }
 
     /// An optional link that a browser may open: http, https or mailto.
@@ -160,7 +180,9 @@ pub fn urlencoded<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
 /// Names the field a serde error is about. serde reports missing and
 /// unknown fields at the parent's path, with the name in backticks.
 pub fn serde_field_error(path: &str, message: &str) -> FieldErrors {
-    let named = message.split('`').nth(1).filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
+    let named = message.split('`').nth(1).filter(|_| {
+        ["missing field", "unknown field", "duplicate field"].iter().any(|kind| message.starts_with(kind))
+    });
     let field = match (named, path) {
         // Unknown fields are reported at their own path, missing ones at
         // the parent's.
@@ -175,6 +197,8 @@ pub fn serde_field_error(path: &str, message: &str) -> FieldErrors {
         "is required".to_owned()
     } else if message.starts_with("unknown field") {
         "is not a known field".to_owned()
+    } else if message.starts_with("duplicate field") {
+        "is given more than once".to_owned()
     } else {
         message
             .replace("expected i32", "expected a whole number")

@@ -62,6 +62,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             let inner = error.inner();
             if inner.is_syntax() || inner.is_eof() {
                 ApiError::MalformedJson(inner.to_string())
+            } else if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                // A body that is not JSON at all is malformed, even when a
+                // field before the broken part was already wrong.
+                ApiError::MalformedJson(syntax.to_string())
             } else {
                 AppError::Validation(serde_field_error(&error.path().to_string(), &inner.to_string())).into()
             }

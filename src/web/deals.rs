@@ -125,7 +125,7 @@ fn timeline(deal: &DealView) -> Vec<TimelineItem> {
             items.push(TimelineItem { at: ended, kind: "resume", title: "Resumed".into(), detail: None, link: None, by: None });
         }
     }
-    items.sort_by(|a, b| b.at.cmp(&a.at));
+    items.sort_by_key(|item| std::cmp::Reverse(item.at));
     items
 }
 

@@ -80,13 +80,13 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
 #[derive(Debug)]
 pub struct PageError {
     error: AppError,
-    chrome: Chrome,
+    chrome: Box<Chrome>,
 }
 
 impl PageError {
     /// Wraps `error` for display inside the signed-in frame.
     pub fn new(error: AppError, chrome: Chrome) -> Self {
-        Self { error, chrome }
+        Self { error, chrome: Box::new(chrome) }
     }
 }
 
@@ -124,7 +124,7 @@ impl IntoResponse for PageError {
             AppError::Internal(_) => "The error has been logged. Please try again in a moment.".to_owned(),
             other => capitalise(&other.to_string()),
         };
-        render(status, &ErrorPage { chrome: self.chrome, title: title.to_owned(), message, fields })
+        render(status, &ErrorPage { chrome: *self.chrome, title: title.to_owned(), message, fields })
     }
 }
 

@@ -7,9 +7,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::{DateTime, Utc};
-use entity::audit_entry;
-use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
 use serde::Deserialize;
 
 use super::{Chrome, CsrfForm, Notice, PageError, WebSession, render, status_of};
@@ -18,6 +15,7 @@ use crate::auth::users::{self, NewUser, UserInfo};
 use crate::auth::Role;
 use crate::error::AppError;
 use crate::pipeline::stages::{self, CriterionInput, StageUpdate, StageView};
+use crate::audit::{self, AuditLine};
 use crate::{AppResult, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -254,15 +252,6 @@ async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>, for
     .await
 }
 
-/// An audit entry as the log page shows it.
-struct AuditLine {
-    at: DateTime<Utc>,
-    actor: String,
-    action: String,
-    subject: String,
-    detail: String,
-}
-
 #[derive(Template)]
 #[template(path = "pages/audit.html")]
 struct AuditPage {
@@ -273,23 +262,6 @@ struct AuditPage {
 async fn show_audit(State(state): State<AppState>, session: WebSession) -> Result<Response, PageError> {
     session.require(Role::Manager, "audit")?;
     let chrome = session.chrome("audit");
-    let fail = |e: AppError| PageError::new(e, chrome.clone());
-    let rows = audit_entry::Entity::find()
-        .order_by_desc(audit_entry::Column::Id)
-        .limit(500)
-        .all(&state.db)
-        .await
-        .map_err(|e| fail(e.into()))?;
-    let names = users::emails_by_id(&state.db).await.map_err(fail)?;
-    let entries = rows
-        .into_iter()
-        .map(|row| AuditLine {
-            at: row.at,
-            actor: row.actor_id.and_then(|id| names.get(&id).cloned()).unwrap_or_else(|| "system".to_owned()),
-            action: row.action,
-            subject: row.subject,
-            detail: row.detail,
-        })
-        .collect();
+    let entries = audit::recent(&state.db, 500).await.map_err(|e| PageError::new(e, chrome.clone()))?;
     Ok(render(StatusCode::OK, &AuditPage { chrome, entries }))
 }

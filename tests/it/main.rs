@@ -2,5 +2,6 @@
 //! database (SQLite by default; PostgreSQL when
 //! `AFTERCARE_TEST_DATABASE_URL` names a server), driving the real router.
 
+mod cli;
 mod helpers;
 mod smoke;
