@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use entity::{account, contact, deal};
 use sea_orm::{DatabaseConnection, 
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 
@@ -149,7 +149,7 @@ pub async fn add_contact(
     let mut fields = Fields::new();
     let valid = input.check(&mut fields, "");
     fields.finish()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     account::Entity::find_by_id(account_id).one(&txn).await?.ok_or(AppError::NotFound("account"))?;
     let email = valid.email.clone();
     let exists = contact::Entity::find()

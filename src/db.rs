@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::sqlx::sqlite::SqliteJournalMode;
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
 
 /// Connects to `url`, creating the SQLite file and its folder when missing.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
@@ -22,16 +26,25 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     options
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
-    let db = Database::connect(options).await.context("connecting to the database")?;
-    if db.get_database_backend() == DbBackend::Sqlite {
+        .sqlx_logging(false)
         // WAL lets readers and the writer proceed together; the busy timeout
         // makes writers queue instead of failing under contention.
-        db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;")
-            .await
-            .context("configuring SQLite")?;
-    }
-    Ok(db)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal).busy_timeout(Duration::from_secs(10)).foreign_keys(true)
+        });
+    Database::connect(options).await.context("connecting to the database")
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock
+/// up front (`BEGIN IMMEDIATE`), so concurrent writers queue on the busy
+/// timeout instead of failing when a read lock cannot be upgraded; on
+/// PostgreSQL it is a plain `BEGIN`.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    db.begin_with_options(options).await
 }
 
 /// Applies every pending migration.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::user;
-use sea_orm::{DatabaseConnection, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{DatabaseConnection, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
 
 use super::{CurrentUser, Role, password};
@@ -69,7 +69,7 @@ pub async fn add(
     let generated = if given.is_none() { Some(password::generate()?) } else { None };
     let hash = password::hash(given.as_deref().or(generated.as_deref()).unwrap_or_default())?;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if user::Entity::find().filter(user::Column::Email.eq(&email)).one(&txn).await?.is_some() {
         return Err(AppError::field("email", format!("a user with the email {email} already exists")));
     }
@@ -120,7 +120,7 @@ pub async fn update(
     if id == actor.id && (role != actor.role || !active) {
         return Err(AppError::conflict("own_account", "you cannot change your own role or deactivate yourself"));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let found = user::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound("user"))?;
     let mut active_model: user::ActiveModel = found.into();
     active_model.role = Set(role.as_str().to_owned());

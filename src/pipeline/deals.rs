@@ -8,7 +8,6 @@ use entity::{account, criterion, deal, deal_hold, stage, stage_transition, user}
 use sea_orm::sea_query::Condition;
 use sea_orm::{DatabaseConnection, 
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
-    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -310,7 +309,7 @@ pub async fn create(
         return Err(AppError::field("closed_won_on", "is required"));
     };
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if let Some(external_id) = &external_id
         && let Some(existing) = by_external_id(&txn, external_id).await?
     {
@@ -579,7 +578,7 @@ pub async fn update(
     let next_call_at = input.next_call_at.as_ref().map(|v| fields.optional_datetime("next_call_at", v.as_deref()));
     fields.finish()?;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let deal = find_deal(&txn, id).await?;
     let mut active: deal::ActiveModel = deal.into();
     let mut changed = Vec::new();

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{criterion, evidence};
-use sea_orm::{DatabaseConnection, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{DatabaseConnection, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Deserialize;
 
 use super::find_deal;
@@ -70,7 +70,7 @@ pub async fn record(
     now: DateTime<Utc>,
 ) -> AppResult<evidence::Model> {
     let valid = parse(&input, now.date_naive())?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let deal = find_deal(&txn, deal_id).await?;
     let criterion = criterion::Entity::find_by_id(input.criterion_id)
         .one(&txn)

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use entity::{criterion, deal, stage, stage_transition};
 use sea_orm::sea_query::Expr;
 use sea_orm::{DatabaseConnection, 
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::Deserialize;
 
@@ -50,7 +50,7 @@ pub async fn unmet_criteria(db: &impl ConnectionTrait, deal: &deal::Model) -> Ap
 
 /// Moves a deal to the next stage; returns that stage.
 pub async fn advance(db: &DatabaseConnection, deal_id: i32, actor: i32, now: DateTime<Utc>) -> AppResult<stage::Model> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let deal = find_deal(&txn, deal_id).await?;
     refuse_while_on_hold(&txn, deal_id).await?;
     let (current, next) = neighbours(&txn, deal.stage_id).await?;
@@ -85,7 +85,7 @@ pub async fn move_back(
     let mut fields = Fields::new();
     let reason = fields.required("reason", input.reason.as_deref(), MAX_TEXT);
     fields.finish()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let deal = find_deal(&txn, deal_id).await?;
     refuse_while_on_hold(&txn, deal_id).await?;
     let stages = ordered(&txn).await?;

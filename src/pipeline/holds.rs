@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use entity::deal_hold;
 use sea_orm::{DatabaseConnection, 
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::Deserialize;
 
@@ -97,7 +97,7 @@ pub async fn hold(
     let mut fields = Fields::new();
     let reason = fields.required("reason", input.reason.as_deref(), MAX_TEXT);
     fields.finish()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let deal = find_deal(&txn, deal_id).await?;
     if open_hold(&txn, deal_id).await?.is_some() {
         return Err(AppError::conflict("already_on_hold", "the deal is already on hold"));
@@ -119,7 +119,7 @@ pub async fn hold(
 
 /// Takes a deal off hold.
 pub async fn resume(db: &DatabaseConnection, deal_id: i32, actor: i32, now: DateTime<Utc>) -> AppResult<()> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     find_deal(&txn, deal_id).await?;
     let hold = open_hold(&txn, deal_id)
         .await?

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use entity::{criterion, stage};
 use sea_orm::{DatabaseConnection, 
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +89,7 @@ impl From<criterion::Model> for CriterionView {
 
 /// Creates the default stages when the pipeline is empty.
 pub async fn ensure_defaults(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<()> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if stage::Entity::find().count(&txn).await? > 0 {
         return Ok(());
     }
@@ -191,7 +190,7 @@ pub async fn update_stage(
     let name = fields.required("name", Some(&input.name), MAX_LINE);
     let sla_days = parse_sla(&mut fields, input.sla_days.as_deref());
     fields.finish()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let found = by_key(&txn, "stage", key).await.map_err(|_| AppError::NotFound("stage"))?;
     let mut active: stage::ActiveModel = found.into();
     active.name = Set(name.clone());
@@ -249,7 +248,7 @@ pub async fn add_criterion(
     now: DateTime<Utc>,
 ) -> AppResult<CriterionView> {
     let (text, required) = parse_criterion(&input)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let found = by_key(&txn, "stage", stage_key).await.map_err(|_| AppError::NotFound("stage"))?;
     let count = criterion::Entity::find().filter(criterion::Column::StageId.eq(found.id)).count(&txn).await?;
     let created = criterion::ActiveModel {
@@ -276,7 +275,7 @@ pub async fn update_criterion(
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     let (text, required) = parse_criterion(&input)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let found = criterion::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound("criterion"))?;
     let before = found.text.clone();
     let mut active: criterion::ActiveModel = found.into();
@@ -297,7 +296,7 @@ pub async fn move_criterion(
     actor: i32,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let found = criterion::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound("criterion"))?;
     let mut siblings = criterion::Entity::find()
         .filter(criterion::Column::StageId.eq(found.stage_id))
@@ -328,7 +327,7 @@ pub async fn move_criterion(
 /// Retires a criterion: it no longer gates its stage, and every piece of
 /// evidence recorded against it stays.
 pub async fn retire_criterion(db: &DatabaseConnection, id: i32, actor: i32, now: DateTime<Utc>) -> AppResult<()> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let found = criterion::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound("criterion"))?;
     if found.retired_at.is_none() {
         let mut active: criterion::ActiveModel = found.into();
