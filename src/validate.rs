@@ -180,9 +180,10 @@ pub fn urlencoded<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
 /// Names the field a serde error is about. serde reports missing and
 /// unknown fields at the parent's path, with the name in backticks.
 pub fn serde_field_error(path: &str, message: &str) -> FieldErrors {
-    let named = message.split('`').nth(1).filter(|_| {
-        ["missing field", "unknown field", "duplicate field"].iter().any(|kind| message.starts_with(kind))
-    });
+    let named = message
+        .split('`')
+        .nth(1)
+        .filter(|_| ["missing field", "unknown field", "duplicate field"].iter().any(|kind| message.starts_with(kind)));
     let field = match (named, path) {
         // Unknown fields are reported at their own path, missing ones at
         // the parent's.

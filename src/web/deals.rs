@@ -68,6 +68,28 @@ impl DealPage {
         position(key) < position(&self.deal.summary.stage)
     }
 
+    /// The contract value with thousands grouped, e.g. "EUR 24,500".
+    fn amount(&self) -> Option<String> {
+        let amount = self.deal.summary.amount?;
+        let whole = amount.trunc() as i64;
+        let cents = ((amount - amount.trunc()) * 100.0).round() as i64;
+        let digits = whole.to_string();
+        let mut grouped = String::new();
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        if cents > 0 {
+            grouped = format!("{grouped}.{cents:02}");
+        }
+        Some(match &self.deal.summary.currency {
+            Some(currency) => format!("{currency} {grouped}"),
+            None => grouped,
+        })
+    }
+
     fn is_final(&self) -> bool {
         self.stages.last().is_some_and(|s| s.key == self.deal.summary.stage)
     }

@@ -30,6 +30,8 @@ pub struct TestDatabase {
     /// The URL the app connects to.
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL server and the database to drop when done.
+    server_database: Option<(String, String)>,
 }
 
 impl TestDatabase {
@@ -42,12 +44,12 @@ impl TestDatabase {
                 admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("creating a test database");
                 admin.close().await.ok();
                 let (base, _) = server.rsplit_once('/').expect("a database URL with a path");
-                Self { url: format!("{base}/{name}"), _dir: None }
+                Self { url: format!("{base}/{name}"), _dir: None, server_database: Some((server, name)) }
             }
             _ => {
                 let dir = tempfile::tempdir().expect("a temporary folder");
                 let url = format!("sqlite://{}/aftercare.db", dir.path().display());
-                Self { url, _dir: Some(dir) }
+                Self { url, _dir: Some(dir), server_database: None }
             }
         }
     }
@@ -55,6 +57,25 @@ impl TestDatabase {
     /// Whether this database is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.url.starts_with("postgres")
+    }
+}
+
+impl Drop for TestDatabase {
+    /// Drops a PostgreSQL test database, so runs do not pile them up on the
+    /// server (a SQLite file goes with its temporary folder).
+    fn drop(&mut self) {
+        let Some((server, name)) = self.server_database.take() else { return };
+        // Drop runs inside the test's runtime, which cannot be blocked on;
+        // a short-lived thread with its own runtime does the work.
+        let dropping = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let admin = Database::connect(server.as_str()).await.ok()?;
+                admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()?;
+                admin.close().await.ok()
+            })
+        });
+        let _ = dropping.join();
     }
 }
 

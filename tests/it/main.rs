@@ -2,6 +2,11 @@
 //! database (SQLite by default; PostgreSQL when
 //! `AFTERCARE_TEST_DATABASE_URL` names a server), driving the real router.
 
+mod api_bad_input;
+mod api_holds;
+mod api_pipeline;
+mod api_roles;
 mod cli;
 mod helpers;
+mod migrations;
 mod smoke;
