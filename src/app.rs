@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::mail::Mailer;
 use crate::{api, db, pipeline, web};
 
 /// The largest request body we read (an evidence note is far smaller).
@@ -29,6 +30,12 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The settings.
     pub config: Arc<Config>,
+    /// Delivers the outbox.
+    pub mailer: Arc<Mailer>,
+    /// Names this process in job runs and outbox claims.
+    pub instance: String,
+    /// Throttles public survey submissions.
+    pub limits: Arc<crate::surveys::page::Limits>,
 }
 
 impl AppState {
@@ -37,7 +44,10 @@ impl AppState {
         let db = db::connect(&config.database_url).await?;
         db::migrate(&db).await?;
         pipeline::stages::ensure_defaults(&db, clock.now()).await.context("creating the default pipeline")?;
-        Ok(Self { db, clock, config: Arc::new(config) })
+        let mailer = Arc::new(Mailer::from_config(&config.mail)?);
+        let instance = instance_name()?;
+        let limits = Arc::new(crate::surveys::page::Limits::new());
+        Ok(Self { db, clock, config: Arc::new(config), mailer, instance, limits })
     }
 
     /// Builds state on the wall clock.
@@ -49,6 +59,13 @@ impl AppState {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+}
+
+/// A name for this process that is unique among instances sharing a database.
+fn instance_name() -> anyhow::Result<String> {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "aftercare".to_owned());
+    let suffix = &crate::auth::tokens::random_secret().map_err(|e| anyhow::anyhow!("{e}"))?[..8];
+    Ok(format!("{host}-{}-{suffix}", std::process::id()))
 }
 
 /// The whole HTTP surface: health checks, the JSON API and the web UI.
@@ -77,7 +94,8 @@ fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLa
 
 /// Serves `router(state)` on `listener` until Ctrl-C or SIGTERM.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")
 }
 
 async fn shutdown_signal() {

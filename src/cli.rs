@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{tokens, users};
-use crate::config::{Config, DEFAULT_DATABASE_URL};
+use crate::config::{Anchor, Config, DEFAULT_DATABASE_URL, MailConfig, SurveyPolicy};
 use crate::{AppState, db, demo};
 
 /// Aftercare: carries every won deal from closed-won to live, gated by the
@@ -21,16 +21,81 @@ pub struct Cli {
     #[arg(long, env = "AFTERCARE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
     pub database_url: String,
 
+    /// The public URL of this instance, for absolute links in emails
+    /// (default: http://<listen address>).
+    #[arg(long, env = "AFTERCARE_BASE_URL", global = true)]
+    pub base_url: Option<String>,
+
+    /// Email delivery.
+    #[command(flatten)]
+    pub mail: MailArgs,
+
+    /// The survey schedule.
+    #[command(flatten)]
+    pub surveys: SurveyArgs,
+
+    /// Web server options.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+/// How email leaves.
+#[derive(Debug, Args)]
+pub struct MailArgs {
+    /// SMTP server, e.g. smtp://user:pass@mail.example.com:587 (STARTTLS
+    /// with ?tls=required) or smtps://...:465. Without it, emails are
+    /// written as .eml files to --outbox-dir.
+    #[arg(long, env = "AFTERCARE_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Where emails are written when no SMTP server is set.
+    #[arg(long, env = "AFTERCARE_OUTBOX_DIR", default_value = "data/outbox", global = true)]
+    pub outbox_dir: std::path::PathBuf,
+    /// The From address of every email.
+    #[arg(long, env = "AFTERCARE_MAIL_FROM", default_value = "Aftercare <aftercare@localhost>", global = true)]
+    pub mail_from: String,
+    /// How many emails are sent at once.
+    #[arg(long, env = "AFTERCARE_MAIL_CONCURRENCY", default_value_t = 8, global = true)]
+    pub mail_concurrency: usize,
+}
+
+/// Who gets a survey when.
+#[derive(Debug, Args)]
+pub struct SurveyArgs {
+    /// Months after the anchor date at which survey waves fall due.
+    #[arg(long, env = "AFTERCARE_SURVEY_WAVES", default_value = "6,9,12", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=120), global = true)]
+    pub survey_waves: Vec<u32>,
+    /// What waves count from: the closed-won date or the go-live date.
+    #[arg(long, env = "AFTERCARE_SURVEY_ANCHOR", value_enum, default_value_t = AnchorArg::ClosedWon, global = true)]
+    pub survey_anchor: AnchorArg,
+    /// A contact never gets two surveys (or advocacy asks) within this many days.
+    #[arg(long, env = "AFTERCARE_SURVEY_COOLDOWN_DAYS", default_value_t = 60, global = true)]
+    pub survey_cooldown_days: i64,
+    /// Days after the first send on which non-respondents are reminded (at most 3).
+    #[arg(long, env = "AFTERCARE_SURVEY_REMINDER_DAYS", default_value = "3,7,14", value_delimiter = ',', value_parser = clap::value_parser!(i64).range(1..=365), num_args = 0..=3, global = true)]
+    pub survey_reminder_days: Vec<i64>,
+    /// Days after the first send when an unanswered survey expires.
+    #[arg(long, env = "AFTERCARE_SURVEY_EXPIRY_DAYS", default_value_t = 30, global = true)]
+    pub survey_expiry_days: i64,
+}
+
+/// What survey waves count from.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AnchorArg {
+    /// The date the deal was won.
+    ClosedWon,
+    /// The date the deal went live.
+    GoLive,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the web UI and the JSON API (the default).
-    Serve(ServeArgs),
+    /// Run the web UI, the JSON API and the scheduled jobs (the default).
+    Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
     /// Load the demo team and deals into the database.
@@ -41,23 +106,41 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// List or run the scheduled jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
 }
 
-/// Options of `serve`.
-#[derive(Debug, Args, Default)]
+/// `aftercare jobs ...`
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List the jobs, their schedules and their latest runs.
+    List,
+    /// Run one job once, now or as of a date (to back-fill).
+    Run {
+        /// The job: survey-planner, outbox-sender, survey-reminders, survey-expiry.
+        name: String,
+        /// Run as if today were this date (YYYY-MM-DD).
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+    },
+}
+
+/// Options of `serve` (also accepted without the subcommand).
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The address to listen on.
-    #[arg(long, env = "AFTERCARE_LISTEN", default_value = "127.0.0.1:3000")]
-    pub listen: Option<SocketAddr>,
-    /// The public URL of this instance, for absolute links (default: from --listen).
-    #[arg(long, env = "AFTERCARE_BASE_URL")]
-    pub base_url: Option<String>,
+    #[arg(long, env = "AFTERCARE_LISTEN", default_value = "127.0.0.1:3000", global = true)]
+    pub listen: SocketAddr,
     /// Do not load demo data into an empty database.
-    #[arg(long, env = "AFTERCARE_NO_DEMO")]
+    #[arg(long, env = "AFTERCARE_NO_DEMO", global = true, action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_demo: bool,
     /// Mark session cookies `Secure` (set this when served over HTTPS).
-    #[arg(long, env = "AFTERCARE_SECURE_COOKIES")]
+    #[arg(long, env = "AFTERCARE_SECURE_COOKIES", global = true, action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub secure_cookies: bool,
+    /// Do not run the scheduled jobs in this process (e.g. on web-only instances).
+    #[arg(long, env = "AFTERCARE_NO_JOBS", global = true, action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_jobs: bool,
 }
 
 /// `aftercare user ...`
@@ -104,56 +187,116 @@ pub enum TokenCommand {
 }
 
 /// Runs the parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
     init_tracing();
-    let command = cli.command.unwrap_or_else(|| Command::Serve(ServeArgs::default()));
+    let command = cli.command.take().unwrap_or(Command::Serve);
+    let config = cli.config(cli.serve.listen);
     match command {
-        Command::Serve(args) => serve(&cli.database_url, args).await,
+        Command::Serve => serve(config, &cli.serve).await,
         Command::Migrate => {
-            let db = db::connect(&cli.database_url).await?;
+            let db = db::connect(&config.database_url).await?;
             db::migrate(&db).await?;
             println!("migrations applied");
             Ok(())
         }
         Command::Demo => {
-            let state = open(&cli.database_url).await?;
+            let state = AppState::with_system_clock(config).await?;
             let summary = demo::load(&state.db, state.now()).await?;
             println!("{summary}");
             Ok(())
         }
-        Command::User(command) => user(&cli.database_url, command).await,
-        Command::Token(command) => token(&cli.database_url, command).await,
+        Command::User(command) => user(config, command).await,
+        Command::Token(command) => token(config, command).await,
+        Command::Jobs(command) => jobs(config, command).await,
     }
 }
 
-async fn open(database_url: &str) -> anyhow::Result<AppState> {
-    AppState::with_system_clock(Config::for_database(database_url)).await
+impl Cli {
+    /// The settings these flags and variables describe.
+    pub fn config(&self, listen: SocketAddr) -> Config {
+        let base_url = self.base_url.clone().unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_owned();
+        let mut schedules = crate::config::default_schedules();
+        for (job, cron) in &mut schedules {
+            let variable = format!("AFTERCARE_SCHEDULE_{}", job.to_uppercase().replace('-', "_"));
+            if let Ok(value) = std::env::var(variable) {
+                *cron = value;
+            }
+        }
+        Config {
+            database_url: self.database_url.clone(),
+            listen,
+            base_url,
+            secure_cookies: false,
+            mail: MailConfig {
+                smtp_url: self.mail.smtp_url.clone().filter(|u| !u.is_empty()),
+                outbox_dir: self.mail.outbox_dir.clone(),
+                from: self.mail.mail_from.clone(),
+                concurrency: self.mail.mail_concurrency,
+            },
+            surveys: SurveyPolicy {
+                waves: self.surveys.survey_waves.clone(),
+                anchor: match self.surveys.survey_anchor {
+                    AnchorArg::ClosedWon => Anchor::ClosedWon,
+                    AnchorArg::GoLive => Anchor::GoLive,
+                },
+                cooldown_days: self.surveys.survey_cooldown_days,
+                reminder_days: self.surveys.survey_reminder_days.clone(),
+                expiry_days: self.surveys.survey_expiry_days,
+                ..SurveyPolicy::default()
+            },
+            schedules,
+        }
+    }
 }
 
-async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
-    let listen = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
-    let base_url = args.base_url.unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_owned();
-    let config = Config {
-        database_url: database_url.to_owned(),
-        listen,
-        base_url: base_url.clone(),
-        secure_cookies: args.secure_cookies,
-    };
+async fn serve(mut config: Config, args: &ServeArgs) -> anyhow::Result<()> {
+    config.secure_cookies = args.secure_cookies;
+    let listen = config.listen;
+    let base_url = config.base_url.clone();
     let state = AppState::with_system_clock(config).await?;
     if !args.no_demo && demo::is_empty(&state.db).await? {
         let summary = demo::load(&state.db, state.now()).await?;
         println!("{summary}");
     }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let scheduler = if args.no_jobs { None } else { Some(crate::jobs::scheduler::start(&state).await?) };
     println!("Aftercare is running at {base_url}/");
     if demo::demo_admin_exists(&state.db).await? {
         println!("Demo login: {} / {}", demo::DEMO_ADMIN_EMAIL, demo::DEMO_PASSWORD);
     }
-    crate::app::serve(state, listener).await
+    let served = crate::app::serve(state, listener).await;
+    if let Some(scheduler) = scheduler {
+        crate::jobs::scheduler::stop(scheduler).await;
+    }
+    served
 }
 
-async fn user(database_url: &str, command: UserCommand) -> anyhow::Result<()> {
-    let state = open(database_url).await?;
+async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<()> {
+    let state = AppState::with_system_clock(config).await?;
+    match command {
+        JobsCommand::List => {
+            for (name, schedule) in &state.config.schedules {
+                let last = crate::jobs::last_run(&state.db, name).await?;
+                let last = last.map_or("never run".to_owned(), |run| {
+                    format!("last run {} ({}, {})", run.started_at.format("%Y-%m-%d %H:%M:%S"), run.outcome, run.detail)
+                });
+                println!("{name:<18} {schedule:<18} {last}");
+            }
+        }
+        JobsCommand::Run { name, as_of } => {
+            let now = match as_of {
+                Some(date) => date.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc(),
+                None => state.now(),
+            };
+            let report = crate::jobs::run_manually(&state, &name, now).await?;
+            println!("{name}: {report}");
+        }
+    }
+    Ok(())
+}
+
+async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
+    let state = AppState::with_system_clock(config).await?;
     match command {
         UserCommand::Add { email, name, role, password_stdin } => {
             let password = if password_stdin {
@@ -180,8 +323,8 @@ async fn user(database_url: &str, command: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn token(database_url: &str, command: TokenCommand) -> anyhow::Result<()> {
-    let state = open(database_url).await?;
+async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
+    let state = AppState::with_system_clock(config).await?;
     match command {
         TokenCommand::Create { email, name } => {
             let secret = tokens::create(&state.db, &email, name.as_deref(), None, state.now()).await?;

@@ -19,7 +19,10 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod jobs;
+pub mod mail;
 pub mod pipeline;
+pub mod surveys;
 pub mod validate;
 pub mod web;
 

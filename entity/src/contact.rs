@@ -14,6 +14,11 @@ pub struct Model {
     /// A BCP 47 language tag such as `en` or `nl`.
     pub language: String,
     pub created_at: DateTimeUtc,
+    /// Whether surveys go to this contact (when none is marked, the first
+    /// contact of the account gets them).
+    pub survey_recipient: bool,
+    /// When they unsubscribed from surveys; they get nothing after.
+    pub unsubscribed_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -23,6 +23,8 @@ pub struct Model {
     pub next_call_scheduler_id: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// When the customer churned; no further survey waves.
+    pub churned_on: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,7 +6,9 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod helpers;
 mod m20261127_000001_foundation;
+mod m20261127_000002_surveys;
 
 /// The ordered list of Aftercare's migrations.
 pub struct Migrator;
@@ -14,6 +16,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_foundation::Migration)]
+        vec![Box::new(m20261127_000001_foundation::Migration), Box::new(m20261127_000002_surveys::Migration)]
     }
 }

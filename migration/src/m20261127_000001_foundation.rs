@@ -4,30 +4,10 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::helpers::{fk, index};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-/// A foreign key from `table.column` to `target.id`.
-fn fk(table: &'static str, column: &'static str, target: &'static str, on_delete: ForeignKeyAction) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("fk_{table}_{column}"))
-        .from(table, column)
-        .to(target, "id")
-        .on_delete(on_delete)
-        .take()
-}
-
-fn index(table: &'static str, columns: &[&'static str], unique: bool) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.name(format!("ix_{table}_{}", columns.join("_"))).table(table);
-    for column in columns {
-        index.col(*column);
-    }
-    if unique {
-        index.unique();
-    }
-    index.take()
-}
 
 const TABLES: [&str; 11] = [
     "audit_log",

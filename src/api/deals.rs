@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, ApiQuery, ApiResult, ApiUser};
 use crate::AppState;
@@ -15,6 +15,7 @@ use crate::pipeline::deals::{self, Created, DealFilter, DealSummary, DealUpdate,
 use crate::pipeline::evidence::{self, EvidenceInput};
 use crate::pipeline::gate::{self, MoveBackInput};
 use crate::pipeline::holds::{self, HoldInput};
+use crate::surveys::promises::{self, PromiseView};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,6 +32,21 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoBody {}
+
+/// A deal as the API returns it: the pipeline view and its promises.
+#[derive(Debug, Serialize)]
+pub struct DealResponse {
+    #[serde(flatten)]
+    deal: DealView,
+    promises: Vec<PromiseView>,
+}
+
+/// Loads the API's view of a deal.
+pub async fn deal_response(state: &AppState, id: i32) -> Result<Json<DealResponse>, AppError> {
+    let deal = deals::get(&state.db, id, state.now()).await?;
+    let promises = promises::for_deal(&state.db, id).await?;
+    Ok(Json(DealResponse { deal, promises }))
+}
 
 /// Ids in paths that are not numbers name no deal.
 fn deal_id(raw: &str) -> Result<i32, AppError> {
@@ -49,15 +65,15 @@ async fn create_deal(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     ApiJson(input): ApiJson<NewDeal>,
-) -> ApiResult<(StatusCode, Json<DealView>)> {
+) -> ApiResult<(StatusCode, Json<DealResponse>)> {
     user.require(Role::Member)?;
     let (id, created) = deals::create(&state.db, input, Some(user.id), state.now()).await?;
     let status = if created == Created::New { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(deals::get(&state.db, id, state.now()).await?)))
+    Ok((status, deal_response(&state, id).await?))
 }
 
-async fn show_deal(State(state): State<AppState>, _user: ApiUser, Path(id): Path<String>) -> ApiResult<Json<DealView>> {
-    Ok(Json(deals::get(&state.db, deal_id(&id)?, state.now()).await?))
+async fn show_deal(State(state): State<AppState>, _user: ApiUser, Path(id): Path<String>) -> ApiResult<Json<DealResponse>> {
+    Ok(deal_response(&state, deal_id(&id)?).await?)
 }
 
 async fn update_deal(
@@ -65,11 +81,11 @@ async fn update_deal(
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<DealUpdate>,
-) -> ApiResult<Json<DealView>> {
+) -> ApiResult<Json<DealResponse>> {
     user.require(Role::Member)?;
     let id = deal_id(&id)?;
     deals::update(&state.db, id, input, user.id, state.now()).await?;
-    Ok(Json(deals::get(&state.db, id, state.now()).await?))
+    Ok(deal_response(&state, id).await?)
 }
 
 async fn record_evidence(
@@ -77,11 +93,11 @@ async fn record_evidence(
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<EvidenceInput>,
-) -> ApiResult<(StatusCode, Json<DealView>)> {
+) -> ApiResult<(StatusCode, Json<DealResponse>)> {
     user.require(Role::Member)?;
     let id = deal_id(&id)?;
     evidence::record(&state.db, id, input, user.id, state.now()).await?;
-    Ok((StatusCode::CREATED, Json(deals::get(&state.db, id, state.now()).await?)))
+    Ok((StatusCode::CREATED, deal_response(&state, id).await?))
 }
 
 async fn advance_deal(
@@ -89,11 +105,11 @@ async fn advance_deal(
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
     ApiJson(NoBody {}): ApiJson<NoBody>,
-) -> ApiResult<Json<DealView>> {
+) -> ApiResult<Json<DealResponse>> {
     user.require(Role::Member)?;
     let id = deal_id(&id)?;
     gate::advance(&state.db, id, user.id, state.now()).await?;
-    Ok(Json(deals::get(&state.db, id, state.now()).await?))
+    Ok(deal_response(&state, id).await?)
 }
 
 async fn move_back_deal(
@@ -101,11 +117,11 @@ async fn move_back_deal(
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<MoveBackInput>,
-) -> ApiResult<Json<DealView>> {
+) -> ApiResult<Json<DealResponse>> {
     user.require(Role::Member)?;
     let id = deal_id(&id)?;
     gate::move_back(&state.db, id, input, user.id, state.now()).await?;
-    Ok(Json(deals::get(&state.db, id, state.now()).await?))
+    Ok(deal_response(&state, id).await?)
 }
 
 async fn hold_deal(
@@ -113,11 +129,11 @@ async fn hold_deal(
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<HoldInput>,
-) -> ApiResult<Json<DealView>> {
+) -> ApiResult<Json<DealResponse>> {
     user.require(Role::Member)?;
     let id = deal_id(&id)?;
     holds::hold(&state.db, id, input, user.id, state.now()).await?;
-    Ok(Json(deals::get(&state.db, id, state.now()).await?))
+    Ok(deal_response(&state, id).await?)
 }
 
 async fn resume_deal(
@@ -125,9 +141,9 @@ async fn resume_deal(
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
     ApiJson(NoBody {}): ApiJson<NoBody>,
-) -> ApiResult<Json<DealView>> {
+) -> ApiResult<Json<DealResponse>> {
     user.require(Role::Member)?;
     let id = deal_id(&id)?;
     holds::resume(&state.db, id, user.id, state.now()).await?;
-    Ok(Json(deals::get(&state.db, id, state.now()).await?))
+    Ok(deal_response(&state, id).await?)
 }

@@ -5,6 +5,7 @@
 mod deals;
 mod extract;
 mod stages;
+mod surveys;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -18,7 +19,7 @@ use crate::error::{AppError, FieldErrors};
 
 /// The API's routes.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(stages::router()).merge(deals::router()).fallback(not_found)
+    Router::new().merge(stages::router()).merge(deals::router()).merge(surveys::router()).fallback(not_found)
 }
 
 async fn not_found() -> ApiError {

@@ -34,7 +34,9 @@ struct NextQuery {
 
 /// Only local paths are followed after signing in (no open redirects).
 fn safe_next(next: Option<&str>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\"))
+    // Browsers drop tabs and newlines and read `\` as `/`, so `/\t/evil`
+    // would become `//evil`: refuse anything but a plain local path.
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains(|c: char| c == '\\' || c.is_control()))
         .unwrap_or("/board")
         .to_owned()
 }

@@ -12,6 +12,7 @@ use crate::AppState;
 use crate::auth::users::{self, UserInfo};
 use crate::pipeline::deals::{self, DealFilter, DealSummary};
 use crate::pipeline::stages::{self, StageView};
+use crate::surveys::followups;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/board", get(show_board))
@@ -34,11 +35,16 @@ struct BoardPage {
     stuck: usize,
     on_hold: usize,
     overdue: usize,
+    open_followups: std::collections::HashMap<i32, usize>,
 }
 
 impl BoardPage {
     fn selected_owner(&self, email: &str) -> bool {
         self.filter.owner.as_deref() == Some(email)
+    }
+
+    fn followups(&self, deal_id: &i32) -> usize {
+        self.open_followups.get(deal_id).copied().unwrap_or(0)
     }
 
     fn flag(&self, value: &Option<String>) -> bool {
@@ -67,6 +73,7 @@ async fn show_board(
     let found = deals::list(&state.db, &filter, state.now()).await.map_err(fail)?;
     let pipeline = stages::list(&state.db).await.map_err(fail)?;
     let users = users::list(&state.db).await.map_err(fail)?;
+    let open_followups = followups::open_counts(&state.db).await.map_err(fail)?;
     let page = BoardPage {
         total: found.len(),
         stuck: found.iter().filter(|d| d.stuck).count(),
@@ -79,6 +86,7 @@ async fn show_board(
         chrome,
         users,
         filter,
+        open_followups,
     };
     Ok(render(StatusCode::OK, &page))
 }

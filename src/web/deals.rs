@@ -20,6 +20,9 @@ use crate::pipeline::evidence::{self, EvidenceInput};
 use crate::pipeline::gate::{self, MoveBackInput};
 use crate::pipeline::holds::{self, HoldInput};
 use crate::pipeline::stages::{self, StageView};
+use crate::surveys::followups::{self, FollowupView, ResolveInput};
+use crate::surveys::promises::{self, PromiseInput, PromiseView};
+use crate::surveys::queries::{self, SurveyDetail};
 use crate::{AppResult, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -33,6 +36,10 @@ pub fn router() -> Router<AppState> {
         .route("/deals/{id}/hold", post(hold_deal))
         .route("/deals/{id}/resume", post(resume_deal))
         .route("/deals/{id}/owners", post(update_deal))
+        .route("/deals/{id}/promises", post(add_promise))
+        .route("/deals/{id}/promises/{promise}", post(edit_promise))
+        .route("/deals/{id}/promises/{promise}/retire", post(retire_promise))
+        .route("/followups/{id}/resolve", post(resolve_followup))
 }
 
 /// One line of the deal's timeline.
@@ -56,6 +63,9 @@ struct DealPage {
     timeline: Vec<TimelineItem>,
     today: String,
     next_call_value: String,
+    promises: Vec<PromiseView>,
+    followups: Vec<FollowupView>,
+    surveys: Vec<SurveyDetail>,
 }
 
 impl DealPage {
@@ -76,7 +86,7 @@ impl DealPage {
         let digits = whole.to_string();
         let mut grouped = String::new();
         for (i, digit) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 grouped.push(',');
             }
             grouped.push(digit);
@@ -161,6 +171,9 @@ async fn deal_page(state: &AppState, session: &WebSession, id: i32, notice: Opti
         timeline: timeline(&deal),
         today: state.now().date_naive().to_string(),
         next_call_value,
+        promises: promises::for_deal(&state.db, id).await?,
+        followups: followups::list(&state.db, None, Some(id)).await?,
+        surveys: queries::for_deal(&state.db, id).await?,
         deal,
         notice,
     })
@@ -180,6 +193,9 @@ fn done_message(done: &str) -> Option<&'static str> {
         "held" => "The deal is on hold; its SLA clock is paused.",
         "resumed" => "The deal is active again.",
         "updated" => "Owners and next call saved.",
+        "promise" => "Promise saved.",
+        "retired" => "Promise retired; its answers are kept.",
+        "resolved" => "Follow-up resolved.",
         _ => return None,
     })
 }
@@ -430,4 +446,81 @@ async fn create_deal(State(state): State<AppState>, form: CsrfForm<NewDealForm>)
         }
         Err(error) => Err(PageError::new(error, chrome)),
     }
+}
+
+/// The promise form; `replaces_id` is set when replacing a locked promise.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromiseForm {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    replaces_id: Option<String>,
+}
+
+impl PromiseForm {
+    fn split(self) -> AppResult<(PromiseInput, Option<i32>)> {
+        let replaces = match self.replaces_id.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            Some(raw) => Some(raw.parse().map_err(|_| AppError::field("replaces_id", "must be a promise id"))?),
+            None => None,
+        };
+        Ok((PromiseInput { text: self.text, category: self.category, target: self.target }, replaces))
+    }
+}
+
+async fn add_promise(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<PromiseForm>) -> Response {
+    let CsrfForm { session, form } = form;
+    act(&state, &session, &id, "promise", async |id, actor| {
+        let (input, replaces) = form.split()?;
+        promises::add(&state.db, id, input, replaces, actor, state.now()).await.map(|_| ())
+    })
+    .await
+}
+
+async fn edit_promise(
+    State(state): State<AppState>,
+    Path((id, promise)): Path<(String, String)>,
+    form: CsrfForm<PromiseForm>,
+) -> Response {
+    let CsrfForm { session, form } = form;
+    act(&state, &session, &id, "promise", async |id, actor| {
+        let promise: i32 = promise.parse().map_err(|_| AppError::NotFound("promise"))?;
+        let (input, _) = form.split()?;
+        promises::edit(&state.db, id, promise, input, actor, state.now()).await.map(|_| ())
+    })
+    .await
+}
+
+async fn retire_promise(
+    State(state): State<AppState>,
+    Path((id, promise)): Path<(String, String)>,
+    form: CsrfForm<Empty>,
+) -> Response {
+    act(&state, &form.session, &id, "retired", async |id, actor| {
+        let promise: i32 = promise.parse().map_err(|_| AppError::NotFound("promise"))?;
+        promises::retire(&state.db, id, promise, actor, state.now()).await
+    })
+    .await
+}
+
+async fn resolve_followup(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<ResolveFollowupForm>) -> Response {
+    let CsrfForm { session, form } = form;
+    act(&state, &session, &form.deal_id, "resolved", async |_deal, actor| {
+        let id: i32 = id.parse().map_err(|_| AppError::NotFound("follow-up"))?;
+        followups::resolve(&state.db, id, ResolveInput { note: form.note }, actor, state.now()).await.map(|_| ())
+    })
+    .await
+}
+
+/// Resolving a follow-up from its deal's page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveFollowupForm {
+    deal_id: String,
+    #[serde(default)]
+    note: Option<String>,
 }

@@ -6,8 +6,10 @@ mod accounts;
 mod auth;
 mod board;
 mod deals;
+mod public;
 mod session;
 mod settings;
+mod surveys;
 
 use askama::Template;
 use axum::Router;
@@ -31,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .merge(deals::router())
         .merge(accounts::router())
         .merge(settings::router())
+        .merge(public::router())
+        .merge(surveys::router())
         .fallback(not_found)
 }
 

@@ -1,0 +1,237 @@
+//! The transactional outbox. Every email is a row written in the same
+//! transaction as the fact that caused it, so nothing is lost. The sender
+//! claims due rows, sends them, and marks them sent; failures are retried
+//! with exponential backoff and, after the last attempt, marked failed for an
+//! admin to see and resend. A crash between "sent" and "marked sent" lets the
+//! claim expire and the row go out once more with the same Message-ID: at
+//! most one duplicate, never a loss.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::outbox_message;
+use futures::StreamExt;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::Mailer;
+use crate::{AppError, AppResult};
+
+/// After this many failed attempts a message is marked failed.
+pub const MAX_ATTEMPTS: i32 = 8;
+/// How long a claim lasts before another sender may take the row over.
+pub const CLAIM: Duration = Duration::minutes(5);
+
+/// Outbox statuses.
+pub mod status {
+    /// Waiting to be sent (or retried).
+    pub const PENDING: &str = "pending";
+    /// Delivered to the transport.
+    pub const SENT: &str = "sent";
+    /// Gave up after [`super::MAX_ATTEMPTS`]; an admin may resend.
+    pub const FAILED: &str = "failed";
+}
+
+/// An email to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewEmail {
+    /// Identifies the email among all others ever sent, e.g.
+    /// `survey:12:initial`; enqueueing the same key twice sends once.
+    pub dedupe_key: String,
+    /// What kind of email, e.g. `survey`.
+    pub kind: &'static str,
+    /// The recipient, e.g. `Ann Smit <ann@example.com>`.
+    pub recipient: String,
+    /// Where replies go.
+    pub reply_to: Option<String>,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text part, complete on its own.
+    pub text_body: String,
+    /// The HTML part.
+    pub html_body: String,
+    /// The one-click unsubscribe URL, if the email offers one.
+    pub list_unsubscribe: Option<String>,
+}
+
+/// A stable Message-ID for a dedupe key: resends carry the same one.
+pub fn message_id(dedupe_key: &str, base_url: &str) -> String {
+    let host = url::Url::parse(base_url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_else(|| "localhost".into());
+    let digest = hex::encode(&Sha256::digest(dedupe_key.as_bytes())[..16]);
+    format!("<{digest}@{host}>")
+}
+
+/// Writes an email to the outbox inside the caller's transaction. Returns
+/// `false` when an email with this dedupe key already exists.
+pub async fn enqueue(db: &impl ConnectionTrait, email: NewEmail, base_url: &str, now: DateTime<Utc>) -> AppResult<bool> {
+    let row = outbox_message::ActiveModel {
+        id: NotSet,
+        message_id: Set(message_id(&email.dedupe_key, base_url)),
+        dedupe_key: Set(email.dedupe_key),
+        kind: Set(email.kind.to_owned()),
+        recipient: Set(email.recipient),
+        reply_to: Set(email.reply_to),
+        subject: Set(email.subject),
+        text_body: Set(email.text_body),
+        html_body: Set(email.html_body),
+        list_unsubscribe: Set(email.list_unsubscribe),
+        status: Set(status::PENDING.to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        locked_until: Set(None),
+        locked_by: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        sent_at: Set(None),
+    };
+    let inserted = outbox_message::Entity::insert(row)
+        .on_conflict(OnConflict::column(outbox_message::Column::DedupeKey).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted > 0)
+}
+
+/// What one sender run did.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct SendReport {
+    /// Delivered.
+    pub sent: usize,
+    /// Failed, to be retried later.
+    pub retrying: usize,
+    /// Failed for the last time.
+    pub failed: usize,
+}
+
+/// The delay before retry number `attempts` (1 minute, doubling, at most 6 hours).
+pub fn backoff(attempts: i32) -> Duration {
+    let minutes = 1i64 << attempts.clamp(0, 9);
+    Duration::minutes(minutes.min(360))
+}
+
+/// Claims up to `batch` due messages for `instance`, sends them (a few at
+/// a time) and records each outcome.
+pub async fn send_due(
+    db: &DatabaseConnection,
+    mailer: &Mailer,
+    instance: &str,
+    batch: u64,
+    now: DateTime<Utc>,
+) -> AppResult<SendReport> {
+    let claimable = || {
+        Condition::all()
+            .add(outbox_message::Column::Status.eq(status::PENDING))
+            .add(outbox_message::Column::NextAttemptAt.lte(now))
+            .add(Condition::any().add(outbox_message::Column::LockedUntil.is_null()).add(outbox_message::Column::LockedUntil.lt(now)))
+    };
+    let candidates: Vec<i32> = outbox_message::Entity::find()
+        .select_only()
+        .column(outbox_message::Column::Id)
+        .filter(claimable())
+        .order_by_asc(outbox_message::Column::Id)
+        .limit(batch)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut claimed = Vec::new();
+    for id in candidates {
+        // A conditional update is the claim: of several senders, one wins.
+        let result = outbox_message::Entity::update_many()
+            .col_expr(outbox_message::Column::LockedUntil, Expr::value(now + CLAIM))
+            .col_expr(outbox_message::Column::LockedBy, Expr::value(instance))
+            .filter(outbox_message::Column::Id.eq(id))
+            .filter(claimable())
+            .exec(db)
+            .await?;
+        if result.rows_affected == 1
+            && let Some(row) = outbox_message::Entity::find_by_id(id).one(db).await?
+        {
+            claimed.push(row);
+        }
+    }
+    let outcomes: Vec<(outbox_message::Model, Result<(), String>)> = futures::stream::iter(claimed)
+        .map(|row| async move {
+            let outcome = mailer.send(&row).await;
+            (row, outcome)
+        })
+        .buffer_unordered(mailer.concurrency)
+        .collect()
+        .await;
+    let mut report = SendReport::default();
+    for (row, outcome) in outcomes {
+        match outcome {
+            Ok(()) => {
+                mark(db, row.id, instance, |update| {
+                    update
+                        .col_expr(outbox_message::Column::Status, Expr::value(status::SENT))
+                        .col_expr(outbox_message::Column::SentAt, Expr::value(now))
+                        .col_expr(outbox_message::Column::Attempts, Expr::value(row.attempts + 1))
+                })
+                .await?;
+                report.sent += 1;
+            }
+            Err(error) => {
+                tracing::warn!(id = row.id, attempt = row.attempts + 1, %error, "sending an email failed");
+                let attempts = row.attempts + 1;
+                let give_up = attempts >= MAX_ATTEMPTS;
+                let next_status = if give_up { status::FAILED } else { status::PENDING };
+                mark(db, row.id, instance, |update| {
+                    update
+                        .col_expr(outbox_message::Column::Status, Expr::value(next_status))
+                        .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
+                        .col_expr(outbox_message::Column::NextAttemptAt, Expr::value(now + backoff(attempts)))
+                        .col_expr(outbox_message::Column::LastError, Expr::value(error))
+                })
+                .await?;
+                if give_up { report.failed += 1 } else { report.retrying += 1 }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Records an outcome and releases the claim, only if we still hold it.
+async fn mark(
+    db: &DatabaseConnection,
+    id: i32,
+    instance: &str,
+    set: impl FnOnce(sea_orm::UpdateMany<outbox_message::Entity>) -> sea_orm::UpdateMany<outbox_message::Entity>,
+) -> AppResult<()> {
+    let update = outbox_message::Entity::update_many()
+        .col_expr(outbox_message::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(outbox_message::Column::LockedBy, Expr::value(Option::<String>::None))
+        .filter(outbox_message::Column::Id.eq(id))
+        .filter(outbox_message::Column::LockedBy.eq(instance));
+    set(update).exec(db).await?;
+    Ok(())
+}
+
+/// Puts a failed message back in the queue, on an admin's request.
+pub async fn resend(db: &DatabaseConnection, id: i32, actor: i32, now: DateTime<Utc>) -> AppResult<()> {
+    let txn = crate::db::begin_write(db).await?;
+    let result = outbox_message::Entity::update_many()
+        .col_expr(outbox_message::Column::Status, Expr::value(status::PENDING))
+        .col_expr(outbox_message::Column::Attempts, Expr::value(0))
+        .col_expr(outbox_message::Column::NextAttemptAt, Expr::value(now))
+        .filter(outbox_message::Column::Id.eq(id))
+        .filter(outbox_message::Column::Status.eq(status::FAILED))
+        .exec(&txn)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(AppError::conflict("not_failed", "only failed emails can be resent"));
+    }
+    crate::audit::record(&txn, Some(actor), "outbox.resend", &format!("outbox:{id}"), "", now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Messages for the admin page: newest first, optionally by status.
+pub async fn list(db: &impl ConnectionTrait, status: Option<&str>, limit: u64) -> AppResult<Vec<outbox_message::Model>> {
+    let mut query = outbox_message::Entity::find().order_by_desc(outbox_message::Column::Id).limit(limit);
+    if let Some(status) = status {
+        query = query.filter(outbox_message::Column::Status.eq(status));
+    }
+    Ok(query.all(db).await?)
+}

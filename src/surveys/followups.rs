@@ -1,0 +1,124 @@
+//! A broken promise is work, not a statistic: each "not kept" verdict opens
+//! a follow-up on the deal for its account manager and CS manager, open
+//! until someone resolves it with a note.
+
+use chrono::{DateTime, Utc};
+use entity::{account, deal, followup, promise};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use serde::{Deserialize, Serialize};
+
+use crate::validate::{Fields, MAX_TEXT};
+use crate::{AppError, AppResult, audit};
+
+/// Follow-up statuses.
+pub mod status {
+    /// Needs someone.
+    pub const OPEN: &str = "open";
+    /// Done, with a note.
+    pub const RESOLVED: &str = "resolved";
+}
+
+/// A follow-up as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct FollowupView {
+    /// The follow-up's id.
+    pub id: i32,
+    /// The deal.
+    pub deal_id: i32,
+    /// The deal's name.
+    pub deal_name: String,
+    /// The customer.
+    pub account: String,
+    /// The promise judged not kept.
+    pub promise_id: i32,
+    /// Its text.
+    pub promise: String,
+    /// The survey that said so.
+    pub survey_id: i32,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// When it opened.
+    pub opened_at: DateTime<Utc>,
+    /// When it was resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// How.
+    pub resolution: Option<String>,
+}
+
+/// Follow-ups, newest first, optionally by status and deal.
+pub async fn list(db: &impl ConnectionTrait, status: Option<&str>, deal_id: Option<i32>) -> AppResult<Vec<FollowupView>> {
+    let mut query = followup::Entity::find().order_by_desc(followup::Column::Id);
+    if let Some(status) = status {
+        query = query.filter(followup::Column::Status.eq(status));
+    }
+    if let Some(deal_id) = deal_id {
+        query = query.filter(followup::Column::DealId.eq(deal_id));
+    }
+    let rows = query.all(db).await?;
+    let mut views = Vec::with_capacity(rows.len());
+    for row in rows {
+        let deal = deal::Entity::find_by_id(row.deal_id).one(db).await?;
+        let account = match &deal {
+            Some(d) => account::Entity::find_by_id(d.account_id).one(db).await?.map(|a| a.name),
+            None => None,
+        };
+        let promise = promise::Entity::find_by_id(row.promise_id).one(db).await?.map(|p| p.text).unwrap_or_default();
+        views.push(FollowupView {
+            id: row.id,
+            deal_id: row.deal_id,
+            deal_name: deal.map(|d| d.name).unwrap_or_default(),
+            account: account.unwrap_or_default(),
+            promise_id: row.promise_id,
+            promise,
+            survey_id: row.survey_id,
+            status: row.status,
+            opened_at: row.opened_at,
+            resolved_at: row.resolved_at,
+            resolution: row.resolution,
+        });
+    }
+    Ok(views)
+}
+
+/// How a follow-up was resolved.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveInput {
+    /// What was done, e.g. "Extra training delivered on 3 May".
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Resolves an open follow-up with a note.
+pub async fn resolve(db: &DatabaseConnection, id: i32, input: ResolveInput, actor: i32, now: DateTime<Utc>) -> AppResult<i32> {
+    let mut fields = Fields::new();
+    let note = fields.required("note", input.note.as_deref(), MAX_TEXT);
+    fields.finish()?;
+    let txn = crate::db::begin_write(db).await?;
+    let found = followup::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound("follow-up"))?;
+    let result = followup::Entity::update_many()
+        .col_expr(followup::Column::Status, Expr::value(status::RESOLVED))
+        .col_expr(followup::Column::ResolvedAt, Expr::value(now))
+        .col_expr(followup::Column::ResolvedById, Expr::value(actor))
+        .col_expr(followup::Column::Resolution, Expr::value(note.clone()))
+        .filter(followup::Column::Id.eq(id))
+        .filter(followup::Column::Status.eq(status::OPEN))
+        .exec(&txn)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(AppError::conflict("already_resolved", "this follow-up is already resolved"));
+    }
+    audit::record(&txn, Some(actor), "followup.resolve", &format!("deal:{}", found.deal_id), note, now).await?;
+    txn.commit().await?;
+    Ok(found.deal_id)
+}
+
+/// How many follow-ups are open per deal.
+pub async fn open_counts(db: &impl ConnectionTrait) -> AppResult<std::collections::HashMap<i32, usize>> {
+    let mut counts = std::collections::HashMap::new();
+    for row in followup::Entity::find().filter(followup::Column::Status.eq(status::OPEN)).all(db).await? {
+        *counts.entry(row.deal_id).or_insert(0) += 1;
+    }
+    Ok(counts)
+}
