@@ -201,7 +201,10 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo => {
             let state = AppState::with_system_clock(config).await?;
-            let summary = demo::load(&state.db, state.now()).await?;
+            if !demo::is_empty(&state.db).await? {
+                anyhow::bail!("the database already has users or deals; the demo loads only into an empty database");
+            }
+            let summary = demo::load(&state.db, &state.config, state.now()).await?;
             println!("{summary}");
             Ok(())
         }
@@ -255,7 +258,7 @@ async fn serve(mut config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let base_url = config.base_url.clone();
     let state = AppState::with_system_clock(config).await?;
     if !args.no_demo && demo::is_empty(&state.db).await? {
-        let summary = demo::load(&state.db, state.now()).await?;
+        let summary = demo::load(&state.db, &state.config, state.now()).await?;
         println!("{summary}");
     }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;

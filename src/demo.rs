@@ -6,7 +6,8 @@
 use std::fmt;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
-use entity::{deal, user};
+use entity::{deal, outbox_message, user};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::accounts::{AccountInput, ContactInput};
@@ -16,6 +17,11 @@ use crate::pipeline::evidence::{self, EvidenceInput};
 use crate::pipeline::gate::{self, MoveBackInput};
 use crate::pipeline::holds::{self, HoldInput};
 use crate::pipeline::stages;
+use crate::surveys::promises::{self, PromiseInput};
+use crate::surveys::queries::{self, SurveyFilter};
+use crate::surveys::{followups, page, planner, reminders};
+use crate::mail::outbox;
+use crate::config::Config;
 use crate::AppResult;
 
 /// The demo admin's login.
@@ -144,8 +150,29 @@ impl Dice {
     }
 }
 
+const PROMISES: [(&str, &str, &str); 12] = [
+    ("Month-end close in 5 days instead of 10", "Finance", "5 days"),
+    ("Every invoice approved within 48 hours", "Finance", "48 hours"),
+    ("Planners spend half the time on weekly schedules", "Operations", "50% less time"),
+    ("One dashboard replaces the three weekly spreadsheets", "Reporting", "3 spreadsheets retired"),
+    ("Support tickets answered within one business day", "Service", "1 day"),
+    ("New staff productive in their first week", "People", "5 days"),
+    ("Audit preparation in two days instead of two weeks", "Compliance", "2 days"),
+    ("Stock-outs halved within six months", "Operations", "-50%"),
+    ("No more double data entry between CRM and ERP", "IT", "0 duplicate entries"),
+    ("Customer onboarding in 3 days instead of 3 weeks", "Service", "3 days"),
+    ("Field teams log visits from their phones", "Operations", "100% mobile"),
+    ("Board report produced in one click", "Reporting", "1 click"),
+];
+const COMMENTS: [&str; 4] = [
+    "The close really is faster now; the team noticed in the second month.",
+    "Good progress, but the reporting part still needs work.",
+    "We have not seen the promised time savings yet.",
+    "Great partner: responsive and honest about what works.",
+];
+
 /// Loads the demo team and deals, as of `now`.
-pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<DemoSummary> {
+pub async fn load(db: &DatabaseConnection, config: &Config, now: DateTime<Utc>) -> AppResult<DemoSummary> {
     let team_since = now - Duration::days(600);
     for (name, role, email) in TEAM {
         let input = NewUser {
@@ -205,6 +232,11 @@ pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Demo
         let am_id = users::id_by_email(db, "owner", am).await?;
         let (deal_id, _) = deals::create(db, input, Some(am_id), won_at).await?;
         made += 1;
+        for n in 0..dice.range(1, 3) {
+            let (text, category, target) = PROMISES[(index * 5 + n as usize * 7) % PROMISES.len()];
+            let input = PromiseInput { text: Some(text.to_owned()), category: Some(category.to_owned()), target: Some(target.to_owned()) };
+            promises::add(db, deal_id, input, None, am_id, won_at).await?;
+        }
         let lead_id = users::id_by_email(db, "owner", lead).await?;
 
         // Walk the deal through the stages while time allows. Some deals
@@ -265,5 +297,72 @@ pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Demo
             deals::update(db, deal_id, update, am_id, at.max(now - Duration::days(7))).await?;
         }
     }
+    survey_history(db, config, now, &mut dice).await?;
     Ok(DemoSummary { users: TEAM.len(), deals: made })
+}
+
+/// Replays the survey jobs week by week over the past, and has most
+/// customers answer, so surveys, verdicts and follow-ups look lived-in.
+async fn survey_history(db: &DatabaseConnection, config: &Config, now: DateTime<Utc>, dice: &mut Dice) -> AppResult<()> {
+    let policy = &config.surveys;
+    let mut at = now - Duration::days(560);
+    while at < now {
+        planner::plan(db, policy, &config.base_url, at).await?;
+        reminders::remind(db, policy, &config.base_url, at).await?;
+        reminders::expire(db, at).await?;
+        let open = queries::list(db, &SurveyFilter { status: Some("sent".to_owned()), ..Default::default() }).await?;
+        for survey in open {
+            let Some(sent_at) = survey.sent_at else { continue };
+            // Most customers answer within a week or two; some never do.
+            if at - sent_at < Duration::days(4) || survey.id % 5 == 3 {
+                continue;
+            }
+            let detail = queries::get(db, survey.id).await?;
+            let mut pairs = Vec::new();
+            for promise in &detail.promises {
+                let roll = dice.range(0, 99);
+                let verdict = match roll {
+                    0..=69 => "kept",
+                    70..=83 => "partly",
+                    84..=91 => "not_kept",
+                    _ => "too_early",
+                };
+                pairs.push((format!("verdict_{}", promise.id), verdict.to_owned()));
+                if roll % 9 == 0 {
+                    pairs.push((format!("comment_{}", promise.id), COMMENTS[(roll as usize) % COMMENTS.len()].to_owned()));
+                }
+            }
+            let nps = dice.range(5, 10).max(dice.range(3, 10));
+            pairs.push(("nps".to_owned(), nps.to_string()));
+            if nps >= 9 && dice.range(0, 2) > 0 {
+                pairs.push(("reference".to_owned(), "yes".to_owned()));
+            }
+            if nps >= 9 && dice.range(0, 2) == 0 {
+                pairs.push(("review".to_owned(), "yes".to_owned()));
+            }
+            if dice.range(0, 3) == 0 {
+                pairs.push(("comment".to_owned(), COMMENTS[survey.id as usize % COMMENTS.len()].to_owned()));
+            }
+            let token = planner::issue_token(db, survey.id, "demo", at).await?;
+            page::submit(db, &token, &pairs, at).await?;
+        }
+        at += Duration::days(7);
+    }
+    // Follow-ups older than a month have mostly been dealt with.
+    let admin = users::id_by_email(db, "owner", DEMO_ADMIN_EMAIL).await?;
+    for followup in followups::list(db, Some(followups::status::OPEN), None).await? {
+        if now - followup.opened_at > Duration::days(30) && followup.id % 3 != 0 {
+            let note = Some("Walked the customer through the fix; they confirmed it works now.".to_owned());
+            followups::resolve(db, followup.id, followups::ResolveInput { note }, admin, followup.opened_at + Duration::days(9)).await?;
+        }
+    }
+    // The replayed past was delivered long ago; only this week's mail waits
+    // for the sender (and lands in data/outbox/ on a fresh machine).
+    outbox_message::Entity::update_many()
+        .col_expr(outbox_message::Column::Status, Expr::value(outbox::status::SENT))
+        .col_expr(outbox_message::Column::SentAt, Expr::col(outbox_message::Column::CreatedAt).into())
+        .filter(outbox_message::Column::CreatedAt.lt(now - Duration::days(7)))
+        .exec(db)
+        .await?;
+    Ok(())
 }
