@@ -87,6 +87,9 @@ pub struct TestApp {
     pub clock: FixedClock,
     /// The database behind it.
     pub database: TestDatabase,
+    /// Where the app writes `.eml` files when it has no SMTP server (a
+    /// temporary folder, so tests never write into `data/outbox`).
+    pub outbox_dir: tempfile::TempDir,
     router: Router,
 }
 
@@ -134,13 +137,32 @@ impl TestResponse {
 impl TestApp {
     /// The app on a fresh database, clock at [`start_of_test`].
     pub async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// The app on a fresh database with the settings `configure` makes of
+    /// the defaults (e.g. a survey policy or an SMTP URL); clock at
+    /// [`start_of_test`], `.eml` files in [`TestApp::outbox_dir`].
+    pub async fn with_config(configure: impl FnOnce(&mut Config)) -> Self {
         let database = TestDatabase::new().await;
+        let outbox_dir = tempfile::tempdir().expect("a temporary outbox folder");
+        let mut config = Config::for_database(&database.url);
+        config.mail.outbox_dir = outbox_dir.path().to_owned();
+        configure(&mut config);
         let clock = FixedClock::new(start_of_test());
-        let state = AppState::build(Config::for_database(&database.url), Arc::new(clock.clone()))
-            .await
-            .expect("building the app");
+        let state = AppState::build(config, Arc::new(clock.clone())).await.expect("building the app");
         let router = router(state.clone());
-        Self { state, clock, database, router }
+        Self { state, clock, database, outbox_dir, router }
+    }
+
+    /// Another instance of the app (as a second `aftercare serve` would be):
+    /// its own connection pool to the same database, the same settings and
+    /// clock, and the instance name `instance`.
+    pub async fn other_instance(&self, instance: &str) -> AppState {
+        let config = (*self.state.config).clone();
+        let mut state = AppState::build(config, Arc::new(self.clock.clone())).await.expect("building a second instance");
+        state.instance = instance.to_owned();
+        state
     }
 
     /// Adds a user with `role` and an API token.
