@@ -41,6 +41,10 @@ pub struct ContactInput {
     /// Their language, e.g. `en` or `nl` (default `en`).
     #[serde(default)]
     pub language: Option<String>,
+    /// Whether surveys go to them (`true`/`yes`); when no contact of an
+    /// account is marked, the first contact gets the surveys.
+    #[serde(default)]
+    pub survey_recipient: Option<String>,
 }
 
 /// A checked account.
@@ -58,6 +62,7 @@ pub struct ValidContact {
     email: String,
     role: Option<String>,
     language: String,
+    survey_recipient: bool,
 }
 
 impl AccountInput {
@@ -90,7 +95,15 @@ impl ContactInput {
         if !valid_language {
             fields.error(&format!("{prefix}language"), "must be a language code such as en or nl");
         }
-        ValidContact { name, email, role, language }
+        let survey_recipient = match self.survey_recipient.as_deref().map(str::trim) {
+            None | Some("" | "false" | "no" | "off") => false,
+            Some("true" | "yes" | "on") => true,
+            Some(_) => {
+                fields.error(&format!("{prefix}survey_recipient"), "must be true or false");
+                false
+            }
+        };
+        ValidContact { name, email, role, language, survey_recipient }
     }
 }
 
@@ -131,6 +144,7 @@ pub async fn upsert_contact(
         email: Set(input.email),
         role: Set(input.role),
         language: Set(input.language),
+        survey_recipient: Set(input.survey_recipient),
         created_at: Set(now),
         ..Default::default()
     }
@@ -179,12 +193,49 @@ pub struct ContactView {
     pub role: Option<String>,
     /// Their language.
     pub language: String,
+    /// Whether surveys go to them.
+    pub survey_recipient: bool,
+    /// Whether they unsubscribed from surveys.
+    pub unsubscribed: bool,
 }
 
 impl From<contact::Model> for ContactView {
     fn from(model: contact::Model) -> Self {
-        Self { id: model.id, name: model.name, email: model.email, role: model.role, language: model.language }
+        Self {
+            id: model.id,
+            name: model.name,
+            email: model.email,
+            role: model.role,
+            language: model.language,
+            survey_recipient: model.survey_recipient,
+            unsubscribed: model.unsubscribed_at.is_some(),
+        }
     }
+}
+
+/// Marks whether a contact receives surveys.
+pub async fn set_survey_recipient(
+    db: &DatabaseConnection,
+    account_id: i32,
+    contact_id: i32,
+    recipient: bool,
+    actor: i32,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let txn = crate::db::begin_write(db).await?;
+    let found = contact::Entity::find_by_id(contact_id)
+        .one(&txn)
+        .await?
+        .filter(|c| c.account_id == account_id)
+        .ok_or(AppError::NotFound("contact"))?;
+    let email = found.email.clone();
+    let mut active: contact::ActiveModel = found.into();
+    active.survey_recipient = Set(recipient);
+    active.update(&txn).await?;
+    let detail = format!("{email}: {}", if recipient { "receives surveys" } else { "no longer marked for surveys" });
+    audit::record(&txn, Some(actor), "contact.survey_recipient", &format!("account:{account_id}"), detail, now).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// An account as lists show it.

@@ -207,6 +207,7 @@ pub async fn load(db: &DatabaseConnection, config: &Config, now: DateTime<Utc>) 
                     email: Some(format!("{}.{}@{domain}", first.to_lowercase(), last.to_lowercase())),
                     role: Some(roles[n as usize % roles.len()].to_owned()),
                     language: Some(if domain.starts_with(['v', 'd', 'k', 'p']) { "nl" } else { "en" }.to_owned()),
+                    survey_recipient: None,
                 }
             })
             .collect();
@@ -360,7 +361,7 @@ async fn survey_history(db: &DatabaseConnection, config: &Config, now: DateTime<
     // for the sender (and lands in data/outbox/ on a fresh machine).
     outbox_message::Entity::update_many()
         .col_expr(outbox_message::Column::Status, Expr::value(outbox::status::SENT))
-        .col_expr(outbox_message::Column::SentAt, Expr::col(outbox_message::Column::CreatedAt).into())
+        .col_expr(outbox_message::Column::SentAt, Expr::col(outbox_message::Column::CreatedAt))
         .filter(outbox_message::Column::CreatedAt.lt(now - Duration::days(7)))
         .exec(db)
         .await?;

@@ -139,6 +139,8 @@ pub struct DealSummary {
     pub owners: Owners,
     /// The next customer call.
     pub next_call: Option<NextCall>,
+    /// When the customer churned (no further surveys).
+    pub churned_on: Option<NaiveDate>,
 }
 
 /// The account a deal belongs to.
@@ -553,6 +555,9 @@ pub struct DealUpdate {
     /// Who schedules the next call (email).
     #[serde(default, deserialize_with = "double_option")]
     pub next_call_scheduler: Option<Option<String>>,
+    /// When the customer churned (`YYYY-MM-DD`); no survey waves after it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub churned_on: Option<Option<String>>,
 }
 
 /// Sets a deal's owners and next call.
@@ -576,6 +581,10 @@ pub async fn update(
         emails.push((field, parsed));
     }
     let next_call_at = input.next_call_at.as_ref().map(|v| fields.optional_datetime("next_call_at", v.as_deref()));
+    let churned_on = input.churned_on.as_ref().map(|v| fields.optional_date("churned_on", v.as_deref()));
+    if churned_on.flatten().is_some_and(|d| d > now.date_naive()) {
+        fields.error("churned_on", "cannot be in the future");
+    }
     fields.finish()?;
 
     let txn = crate::db::begin_write(db).await?;
@@ -608,6 +617,10 @@ pub async fn update(
     if let Some(at) = next_call_at {
         active.next_call_at = Set(at);
         changed.push(format!("next_call_at={}", at.map_or("none".to_owned(), |at| at.to_rfc3339())));
+    }
+    if let Some(on) = churned_on {
+        active.churned_on = Set(on);
+        changed.push(format!("churned_on={}", on.map_or("none".to_owned(), |d| d.to_string())));
     }
     if changed.is_empty() {
         return Ok(());
@@ -687,6 +700,7 @@ impl Context {
                 implementation_lead: self.user(deal.implementation_lead_id),
                 csm: self.user(deal.csm_id),
             },
+            churned_on: deal.churned_on,
             next_call: deal.next_call_at.map(|at| NextCall {
                 at,
                 lead: self.user(deal.next_call_lead_id),

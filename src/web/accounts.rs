@@ -20,6 +20,33 @@ pub fn router() -> Router<AppState> {
         .route("/accounts", get(list_accounts))
         .route("/accounts/{id}", get(show_account))
         .route("/accounts/{id}/contacts", post(add_contact))
+        .route("/accounts/{id}/contacts/{contact}/recipient", post(set_recipient))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientForm {
+    recipient: String,
+}
+
+async fn set_recipient(
+    State(state): State<AppState>,
+    Path((id, contact)): Path<(String, String)>,
+    form: CsrfForm<RecipientForm>,
+) -> Response {
+    let CsrfForm { session, form } = form;
+    let chrome = session.chrome("accounts");
+    if let Err(error) = session.require(Role::Member, "accounts") {
+        return error.into_response();
+    }
+    let (Ok(account_id), Ok(contact_id)) = (id.parse::<i32>(), contact.parse::<i32>()) else {
+        return PageError::new(AppError::NotFound("contact"), chrome).into_response();
+    };
+    let recipient = form.recipient == "true";
+    match accounts::set_survey_recipient(&state.db, account_id, contact_id, recipient, session.user().id, state.now()).await {
+        Ok(()) => Redirect::to(&format!("/accounts/{account_id}?done=recipient")).into_response(),
+        Err(error) => PageError::new(error, chrome).into_response(),
+    }
 }
 
 #[derive(Template)]
@@ -70,7 +97,11 @@ async fn show_account(
     Path(id): Path<String>,
     Query(query): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
-    let notice = query.done.filter(|d| d == "contact").map(|_| Notice::success("Contact added."));
+    let notice = match query.done.as_deref() {
+        Some("contact") => Some(Notice::success("Contact added.")),
+        Some("recipient") => Some(Notice::success("Survey recipients saved.")),
+        _ => None,
+    };
     let page = account_page(&state, &session, &id, notice, ContactInput::default())
         .await
         .map_err(|e| PageError::new(e, session.chrome("accounts")))?;

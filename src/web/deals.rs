@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/deals/{id}/hold", post(hold_deal))
         .route("/deals/{id}/resume", post(resume_deal))
         .route("/deals/{id}/owners", post(update_deal))
+        .route("/deals/{id}/churn", post(record_churn))
         .route("/deals/{id}/promises", post(add_promise))
         .route("/deals/{id}/promises/{promise}", post(edit_promise))
         .route("/deals/{id}/promises/{promise}/retire", post(retire_promise))
@@ -196,6 +197,7 @@ fn done_message(done: &str) -> Option<&'static str> {
         "promise" => "Promise saved.",
         "retired" => "Promise retired; its answers are kept.",
         "resolved" => "Follow-up resolved.",
+        "churn" => "Churn saved; no further surveys go out for this deal.",
         _ => return None,
     })
 }
@@ -316,6 +318,7 @@ async fn update_deal(State(state): State<AppState>, Path(id): Path<String>, form
         next_call_at: blank_is_none(form.next_call_at),
         next_call_lead: blank_is_none(form.next_call_lead),
         next_call_scheduler: blank_is_none(form.next_call_scheduler),
+        churned_on: None,
     };
     act(&state, &session, &id, "updated", async |id, actor| deals::update(&state.db, id, update, actor, state.now()).await)
         .await
@@ -414,6 +417,7 @@ impl NewDealForm {
                     email: present(&self.contact_email),
                     role: present(&self.contact_role),
                     language: present(&self.contact_language),
+                    survey_recipient: None,
                 }]
             } else {
                 Vec::new()
@@ -523,4 +527,17 @@ struct ResolveFollowupForm {
     deal_id: String,
     #[serde(default)]
     note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChurnForm {
+    #[serde(default)]
+    churned_on: String,
+}
+
+async fn record_churn(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<ChurnForm>) -> Response {
+    let CsrfForm { session, form } = form;
+    let update = DealUpdate { churned_on: blank_is_none(form.churned_on), ..Default::default() };
+    act(&state, &session, &id, "churn", async |id, actor| deals::update(&state.db, id, update, actor, state.now()).await).await
 }
