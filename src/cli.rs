@@ -98,8 +98,13 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
-    /// Load the demo team and deals into the database.
-    Demo,
+    /// Load the demo team and deals into an empty database.
+    Demo {
+        /// Instead of the small hand-made demo, generate this many synthetic
+        /// deals with promises, surveys and verdicts (for benchmarks).
+        #[arg(long)]
+        deals: Option<usize>,
+    },
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -199,13 +204,20 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Demo => {
+        Command::Demo { deals } => {
             let state = AppState::with_system_clock(config).await?;
             if !demo::is_empty(&state.db).await? {
                 anyhow::bail!("the database already has users or deals; the demo loads only into an empty database");
             }
-            let summary = demo::load(&state.db, &state.config, state.now()).await?;
-            println!("{summary}");
+            match deals {
+                None => println!("{}", demo::load(&state.db, &state.config, state.now()).await?),
+                Some(count) => {
+                    demo::load_team(&state.db, state.now()).await?;
+                    let started = std::time::Instant::now();
+                    let summary = demo::scale::generate(&state.db, count, state.now()).await?;
+                    println!("{summary} in {:.1} s", started.elapsed().as_secs_f64());
+                }
+            }
             Ok(())
         }
         Command::User(command) => user(config, command).await,

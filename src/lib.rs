@@ -9,6 +9,7 @@
 //! - infrastructure: the `entity` crate, [`db`], [`clock`].
 
 pub mod accounts;
+pub mod advocacy;
 pub mod api;
 pub mod app;
 pub mod audit;
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod error;
 pub mod jobs;
 pub mod mail;
+pub mod metrics;
 pub mod pipeline;
 pub mod surveys;
 pub mod validate;

@@ -2,6 +2,7 @@
 //! the rules are in the application crate's domain modules.
 
 pub mod account;
+pub mod advocacy_ask;
 pub mod api_token;
 pub mod audit_entry;
 pub mod contact;

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod helpers;
 mod m20261127_000001_foundation;
 mod m20261127_000002_surveys;
+mod m20261127_000003_advocacy;
 
 /// The ordered list of Aftercare's migrations.
 pub struct Migrator;
@@ -16,6 +17,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_foundation::Migration), Box::new(m20261127_000002_surveys::Migration)]
+        vec![
+            Box::new(m20261127_000001_foundation::Migration),
+            Box::new(m20261127_000002_surveys::Migration),
+            Box::new(m20261127_000003_advocacy::Migration),
+        ]
     }
 }

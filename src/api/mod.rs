@@ -2,8 +2,11 @@
 //! (`{"error": {"code", "message", "fields"}}`), thin handlers over the
 //! services.
 
+mod advocacy;
 mod deals;
 mod extract;
+mod metrics;
+mod pipeline_metrics;
 mod stages;
 mod surveys;
 
@@ -19,7 +22,14 @@ use crate::error::{AppError, FieldErrors};
 
 /// The API's routes.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(stages::router()).merge(deals::router()).merge(surveys::router()).fallback(not_found)
+    Router::new()
+        .merge(stages::router())
+        .merge(deals::router())
+        .merge(surveys::router())
+        .merge(advocacy::router())
+        .merge(metrics::router())
+        .merge(pipeline_metrics::router())
+        .fallback(not_found)
 }
 
 async fn not_found() -> ApiError {

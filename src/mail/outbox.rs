@@ -105,7 +105,8 @@ pub struct SendReport {
     pub failed: usize,
 }
 
-/// The delay before retry number `attempts` (1 minute, doubling, at most 6 hours).
+/// The pause after `attempts` failed attempts: 2 minutes after the first,
+/// doubling, at most 6 hours.
 pub fn backoff(attempts: i32) -> Duration {
     let minutes = 1i64 << attempts.clamp(0, 9);
     Duration::minutes(minutes.min(360))

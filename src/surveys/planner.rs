@@ -7,7 +7,8 @@
 //! churned deals; the rest wait until they can be sent:
 //! - recipients are the account's contacts marked as survey recipients, or
 //!   its first contact when none is marked; unsubscribed contacts get nothing;
-//! - a contact never gets two surveys within the cooldown;
+//! - a contact never gets two surveys within the cooldown, nor a survey
+//!   within the cooldown after an advocacy ask (one ask budget for both);
 //! - waves of several deals of one account that are due together are covered
 //!   by one survey per recipient, asking about all their promises.
 //!
@@ -18,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
-use entity::{account, contact, deal, promise, stage, stage_transition, survey, survey_promise, survey_token, survey_wave, user};
+use entity::{account, advocacy_ask, contact, deal, promise, stage, stage_transition, survey, survey_promise, survey_token, survey_wave, user};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -188,6 +189,22 @@ async fn send_for_account(
 ) -> AppResult<PlanReport> {
     let mut report = PlanReport::default();
     let txn = crate::db::begin_write(db).await?;
+    // Another planner may have surveyed these waves since we read them. A
+    // no-op update locks the rows still waiting until we commit (PostgreSQL;
+    // SQLite's write lock is already ours), then we work on those alone.
+    let ids: Vec<i32> = waves.iter().map(|w| w.id).collect();
+    survey_wave::Entity::update_many()
+        .col_expr(survey_wave::Column::Status, Expr::col(survey_wave::Column::Status))
+        .filter(survey_wave::Column::Id.is_in(ids.clone()))
+        .filter(survey_wave::Column::Status.eq(wave_status::WAITING))
+        .exec(&txn)
+        .await?;
+    let waves = survey_wave::Entity::find()
+        .filter(survey_wave::Column::Id.is_in(ids))
+        .filter(survey_wave::Column::Status.eq(wave_status::WAITING))
+        .order_by_asc(survey_wave::Column::Id)
+        .all(&txn)
+        .await?;
     // Churned since the wave was recorded: no survey.
     let (churned, active): (Vec<&survey_wave::Model>, Vec<&survey_wave::Model>) =
         waves.iter().partition(|w| deals.get(&w.deal_id).is_some_and(|d| d.churned_on.is_some()));
@@ -222,7 +239,14 @@ async fn send_for_account(
             .filter(survey::Column::CreatedAt.gt(cooldown_start))
             .one(&txn)
             .await?;
-        if recent.is_none() {
+        // Surveys and advocacy asks share one ask budget: an ask within the
+        // cooldown holds the survey back too.
+        let asked = advocacy_ask::Entity::find()
+            .filter(advocacy_ask::Column::ContactId.eq(contact.id))
+            .filter(advocacy_ask::Column::AskedAt.gt(cooldown_start))
+            .one(&txn)
+            .await?;
+        if recent.is_none() && asked.is_none() {
             ready.push(contact.clone());
         }
     }

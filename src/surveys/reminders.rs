@@ -14,6 +14,9 @@ use crate::config::SurveyPolicy;
 use crate::mail::outbox;
 use crate::AppResult;
 
+/// Never more reminders than this, whatever the schedule lists.
+pub const MAX_REMINDERS: usize = 3;
+
 /// What a reminder run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReminderReport {
@@ -39,7 +42,7 @@ pub async fn remind(db: &DatabaseConnection, policy: &SurveyPolicy, base_url: &s
     for found in open {
         let Some(sent_at) = found.sent_at else { continue };
         let done = usize::try_from(found.reminders_sent).unwrap_or(usize::MAX);
-        let Some(days) = policy.reminder_days.get(done) else { continue };
+        let Some(days) = policy.reminder_days.get(done).filter(|_| done < MAX_REMINDERS) else { continue };
         if now < sent_at + Duration::days(*days) {
             continue;
         }

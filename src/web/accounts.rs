@@ -8,10 +8,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
+use super::advocacy::{EconomicsValues, account_economics, money};
 use super::{Chrome, CsrfForm, Notice, PageError, WebSession, render, status_of};
 use crate::accounts::{self, AccountView, ContactInput};
 use crate::auth::Role;
 use crate::error::AppError;
+use crate::metrics::profitability::{self, AccountEconomics, EconomicsInput};
 use crate::pipeline::deals::{self, DealFilter, DealSummary};
 use crate::{AppResult, AppState};
 
@@ -21,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/accounts/{id}", get(show_account))
         .route("/accounts/{id}/contacts", post(add_contact))
         .route("/accounts/{id}/contacts/{contact}/recipient", post(set_recipient))
+        .route("/accounts/{id}/economics", post(update_economics))
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +73,14 @@ struct AccountPage {
     deals: Vec<DealSummary>,
     notice: Option<Notice>,
     contact: ContactInput,
+    economics: AccountEconomics,
+    economics_form: EconomicsValues,
+}
+
+impl AccountPage {
+    fn money(&self, value: &Option<f64>) -> String {
+        money(*value)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,7 +99,9 @@ async fn account_page(
     let account = accounts::get(&state.db, id).await?;
     let filter = DealFilter { account: Some(id.to_string()), ..Default::default() };
     let deals = deals::list(&state.db, &filter, state.now()).await?;
-    Ok(AccountPage { chrome: session.chrome("accounts"), account, deals, notice, contact })
+    let economics = account_economics(state, id).await?;
+    let economics_form = EconomicsValues::stored(&economics);
+    Ok(AccountPage { chrome: session.chrome("accounts"), account, deals, notice, contact, economics, economics_form })
 }
 
 async fn show_account(
@@ -100,6 +113,7 @@ async fn show_account(
     let notice = match query.done.as_deref() {
         Some("contact") => Some(Notice::success("Contact added.")),
         Some("recipient") => Some(Notice::success("Survey recipients saved.")),
+        Some("economics") => Some(Notice::success("Economics saved.")),
         _ => None,
     };
     let page = account_page(&state, &session, &id, notice, ContactInput::default())
@@ -122,6 +136,30 @@ async fn add_contact(State(state): State<AppState>, Path(id): Path<String>, form
         Err(error @ AppError::Validation(_)) => {
             match account_page(&state, &session, &id, Some(Notice::error(&error)), form).await {
                 Ok(page) => render(status_of(&error), &page),
+                Err(error) => PageError::new(error, chrome).into_response(),
+            }
+        }
+        Err(error) => PageError::new(error, chrome).into_response(),
+    }
+}
+
+async fn update_economics(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<EconomicsInput>) -> Response {
+    let CsrfForm { session, form } = form;
+    let chrome = session.chrome("accounts");
+    if let Err(error) = session.require(Role::Member, "accounts") {
+        return error.into_response();
+    }
+    let Ok(account_id) = id.parse::<i32>() else {
+        return PageError::new(AppError::NotFound("account"), chrome).into_response();
+    };
+    match profitability::update_economics(&state.db, account_id, form.clone(), session.user().id, state.now()).await {
+        Ok(()) => Redirect::to(&format!("/accounts/{account_id}?done=economics")).into_response(),
+        Err(error @ AppError::Validation(_)) => {
+            match account_page(&state, &session, &id, Some(Notice::error(&error)), ContactInput::default()).await {
+                Ok(mut page) => {
+                    page.economics_form = EconomicsValues::submitted(&form);
+                    render(status_of(&error), &page)
+                }
                 Err(error) => PageError::new(error, chrome).into_response(),
             }
         }

@@ -3,10 +3,14 @@
 //! state-changing form carries the session's CSRF token.
 
 mod accounts;
+mod advocacy;
 mod auth;
 mod board;
+mod charts;
+mod dashboard;
 mod deals;
 mod public;
+mod reports;
 mod session;
 mod settings;
 mod surveys;
@@ -30,11 +34,14 @@ pub fn router() -> Router<AppState> {
         .route("/assets/app.css", get(stylesheet))
         .merge(auth::router())
         .merge(board::router())
+        .merge(dashboard::router())
+        .merge(reports::router())
         .merge(deals::router())
         .merge(accounts::router())
         .merge(settings::router())
         .merge(public::router())
         .merge(surveys::router())
+        .merge(advocacy::router())
         .fallback(not_found)
 }
 

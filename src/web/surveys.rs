@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::{Chrome, CsrfForm, Notice, PageError, WebSession, render};
 use crate::auth::Role;
 use crate::error::AppError;
+use crate::surveys::followups::{self, FollowupView};
 use crate::surveys::queries::{self, SurveyFilter, SurveySummary, WaveView};
 use crate::{AppState, jobs, mail};
 
@@ -38,6 +39,7 @@ struct SurveysPage {
     status: String,
     surveys: Vec<SurveySummary>,
     waves: Vec<WaveView>,
+    followups: Vec<FollowupView>,
     tabs: Vec<(&'static str, &'static str)>,
 }
 
@@ -52,18 +54,26 @@ async fn list_surveys(State(state): State<AppState>, session: WebSession, Query(
         ("answered", "Answered"),
         ("expired", "Expired"),
         ("skipped", "Skipped"),
+        ("followups", "Open follow-ups"),
     ];
     if !tabs.iter().any(|(key, _)| *key == status) {
-        return Err(fail(AppError::field("status", "must be upcoming, waiting, sent, answered, expired or skipped")));
+        return Err(fail(AppError::field("status", "must be upcoming, waiting, sent, answered, expired, skipped or followups")));
     }
-    let (surveys, waves) = if ["upcoming", "waiting", "skipped"].contains(&status.as_str()) {
+    let followups = if status == "followups" {
+        followups::list(&state.db, Some(followups::status::OPEN), None).await.map_err(fail)?
+    } else {
+        Vec::new()
+    };
+    let (surveys, waves) = if status == "followups" {
+        (Vec::new(), Vec::new())
+    } else if ["upcoming", "waiting", "skipped"].contains(&status.as_str()) {
         let all = queries::waves(&state.db, &state.config.surveys, state.now().date_naive(), 60).await.map_err(fail)?;
         (Vec::new(), all.into_iter().filter(|w| w.status == status).collect())
     } else {
         let filter = SurveyFilter { status: Some(status.clone()), ..Default::default() };
         (queries::list(&state.db, &filter).await.map_err(fail)?, Vec::new())
     };
-    Ok(render(StatusCode::OK, &SurveysPage { chrome, status, surveys, waves, tabs }))
+    Ok(render(StatusCode::OK, &SurveysPage { chrome, status, surveys, waves, followups, tabs }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,6 +2,7 @@
 //! database (SQLite by default; PostgreSQL when
 //! `AFTERCARE_TEST_DATABASE_URL` names a server), driving the real router.
 
+mod advocacy;
 mod api_bad_input;
 mod api_holds;
 mod api_pipeline;
@@ -9,8 +10,20 @@ mod api_roles;
 mod cli;
 mod e2e;
 mod helpers;
+mod jobs;
+mod metrics_pipeline;
+mod metrics_surveys;
 mod migrations;
+mod outbox;
+mod profitability;
 mod smoke;
+mod smtp;
+mod surveys_email;
+mod surveys_helpers;
+mod surveys_page;
+mod surveys_planner;
+mod surveys_promises;
+mod surveys_reminders;
 mod web_client;
 mod web_pages;
 mod web_security;

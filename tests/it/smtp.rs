@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mailparse::{MailHeaderMap, ParsedMail};
+use mailparse::ParsedMail;
 
 /// How long the server may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -50,6 +50,12 @@ pub fn server_or_skip(test: &str) -> Option<SmtpServer> {
     None
 }
 
+/// A loopback port nothing listens on (just now).
+pub fn free_port() -> u16 {
+    let probe = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    probe.local_addr().expect("an address").port()
+}
+
 /// aiosmtpd listening on `127.0.0.1:port`, writing to a maildir.
 pub struct SmtpServer {
     port: u16,
@@ -60,10 +66,7 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Starts a server on a free port (panics when it does not come up).
     pub fn start() -> Self {
-        let port = {
-            let probe = TcpListener::bind("127.0.0.1:0").expect("a free port");
-            probe.local_addr().expect("an address").port()
-        };
+        let port = free_port();
         let mut server = Self { port, dir: tempfile::tempdir().expect("a temporary folder"), child: None };
         server.resume();
         server
@@ -210,7 +213,7 @@ pub fn read_messages(dir: &Path) -> Vec<Received> {
     let mut messages = Vec::new();
     for entry in entries {
         let path = entry.expect("a folder entry").path();
-        if path.is_file() && !path.extension().is_some_and(|e| e == "json") {
+        if path.is_file() && path.extension().is_none_or(|e| e != "json") {
             messages.push(Received::parse(&std::fs::read(&path).expect("a readable message")));
         }
     }
@@ -224,4 +227,13 @@ pub fn deliveries(messages: &[Received]) -> BTreeMap<String, usize> {
         *counts.entry(message.message_id().to_owned()).or_insert(0) += 1;
     }
     counts
+}
+
+/// Asserts that `received` holds exactly the Message-IDs of `expected`,
+/// each delivered the number of times given.
+pub fn assert_delivered(received: &[Received], expected: &[(String, usize)]) {
+    let got: Vec<(String, usize)> = deliveries(received).into_iter().collect();
+    let mut wanted = expected.to_vec();
+    wanted.sort();
+    assert_eq!(got, wanted, "deliveries per Message-ID");
 }

@@ -9,7 +9,7 @@ use aftercare::surveys::planner::{self, PlanReport};
 use aftercare::surveys::reminders::{self, ExpiryReport, ReminderReport};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{contact, deal, outbox_message, survey, survey_promise, survey_wave};
+use entity::{contact, outbox_message, survey, survey_promise, survey_wave};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
@@ -36,6 +36,8 @@ pub struct Person {
     pub email: String,
     /// Their language tag.
     pub language: String,
+    /// Whether they are marked as a survey recipient.
+    pub recipient: bool,
 }
 
 /// A won deal to enter, with its customer's contacts and promises.
@@ -63,7 +65,7 @@ impl Customer {
             account: format!("{name} BV"),
             deal: format!("{name} rollout"),
             closed_won_on: "2026-03-01".to_owned(),
-            contacts: vec![Person { name: format!("Dana {name}"), email: format!("dana@{slug}.example"), language: "en".to_owned() }],
+            contacts: vec![Person { name: format!("Dana {name}"), email: format!("dana@{slug}.example"), language: "en".to_owned(), recipient: false }],
             promises: vec![format!("{name}: month-end close in 5 days instead of 10")],
             account_manager: None,
         }
@@ -84,8 +86,35 @@ impl Customer {
     pub fn contacts(mut self, contacts: &[(&str, &str, &str)]) -> Self {
         self.contacts = contacts
             .iter()
-            .map(|(name, email, language)| Person { name: (*name).to_owned(), email: (*email).to_owned(), language: (*language).to_owned() })
+            .map(|(name, email, language)| Person {
+                name: (*name).to_owned(),
+                email: (*email).to_owned(),
+                language: (*language).to_owned(),
+                recipient: false,
+            })
             .collect();
+        self
+    }
+
+    /// With `count` English contacts (`contact1@<account>.example`, ...) instead.
+    pub fn staff(mut self, count: usize) -> Self {
+        let slug: String = self.account.to_lowercase().chars().filter(char::is_ascii_alphanumeric).collect();
+        self.contacts = (1..=count)
+            .map(|i| Person {
+                name: format!("Contact{i} {}", self.account),
+                email: format!("contact{i}@{slug}.example"),
+                language: "en".to_owned(),
+                recipient: false,
+            })
+            .collect();
+        self
+    }
+
+    /// With the contacts at `indices` marked as survey recipients.
+    pub fn recipients(mut self, indices: &[usize]) -> Self {
+        for (i, person) in self.contacts.iter_mut().enumerate() {
+            person.recipient = indices.contains(&i);
+        }
         self
     }
 
@@ -149,7 +178,7 @@ impl TestApp {
         let contacts: Vec<Value> = customer
             .contacts
             .iter()
-            .map(|c| json!({"name": c.name, "email": c.email, "language": c.language}))
+            .map(|c| json!({"name": c.name, "email": c.email, "language": c.language, "survey_recipient": c.recipient.to_string()}))
             .collect();
         let mut body = json!({
             "name": customer.deal,
@@ -274,16 +303,6 @@ impl TestApp {
         self.waves().await.into_iter().filter(|w| w.0 == deal_id).map(|w| (w.1, w.3)).collect()
     }
 
-    /// Marks the contacts `ids` as survey recipients.
-    pub async fn mark_recipients(&self, ids: &[i32]) {
-        contact::Entity::update_many()
-            .col_expr(contact::Column::SurveyRecipient, Expr::value(true))
-            .filter(contact::Column::Id.is_in(ids.iter().copied()))
-            .exec(&self.state.db)
-            .await
-            .expect("marking recipients");
-    }
-
     /// Unsubscribes contact `id` as of `at`.
     pub async fn unsubscribe_contact(&self, id: i32, at: DateTime<Utc>) {
         contact::Entity::update_many()
@@ -299,14 +318,13 @@ impl TestApp {
         contact::Entity::find_by_id(id).one(&self.state.db).await.expect("reading a contact").expect("the contact")
     }
 
-    /// Records that deal `id` churned on `date`.
-    pub async fn churn(&self, id: i32, date: &str) {
-        deal::Entity::update_many()
-            .col_expr(deal::Column::ChurnedOn, Expr::value(date_of(date)))
-            .filter(deal::Column::Id.eq(id))
-            .exec(&self.state.db)
-            .await
-            .expect("churning a deal");
+    /// Records through the API that deal `id` churned on `date`, with the
+    /// clock moved to that day (a churn date cannot be in the future).
+    pub async fn churn(&self, user: &TestUser, id: i32, date: &str) {
+        self.clock.set(day(date));
+        let response = self.patch(&format!("/api/v1/deals/{id}"), user, json!({"churned_on": date})).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+        assert_eq!(response.json()["churned_on"], json!(date));
     }
 
     /// The public page behind a link path such as `/s/{token}`.

@@ -3,6 +3,8 @@
 //! back, stuck deals and overdue calls. It is made through the same services
 //! the UI uses, with the clock set into the past, so it obeys every rule.
 
+pub mod scale;
+
 use std::fmt;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
@@ -171,8 +173,8 @@ const COMMENTS: [&str; 4] = [
     "Great partner: responsive and honest about what works.",
 ];
 
-/// Loads the demo team and deals, as of `now`.
-pub async fn load(db: &DatabaseConnection, config: &Config, now: DateTime<Utc>) -> AppResult<DemoSummary> {
+/// Adds the demo team (once).
+pub async fn load_team(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<()> {
     let team_since = now - Duration::days(600);
     for (name, role, email) in TEAM {
         let input = NewUser {
@@ -185,6 +187,12 @@ pub async fn load(db: &DatabaseConnection, config: &Config, now: DateTime<Utc>) 
             users::add(db, input, None, team_since).await?;
         }
     }
+    Ok(())
+}
+
+/// Loads the demo team and deals, as of `now`.
+pub async fn load(db: &DatabaseConnection, config: &Config, now: DateTime<Utc>) -> AppResult<DemoSummary> {
+    load_team(db, now).await?;
     let pipeline = stages::list(db).await?;
     let mut dice = Dice(0x00AF_7E2C_A2E5);
     let mut made = 0;

@@ -1,0 +1,138 @@
+//! The dashboard: the promise-kept rate against its 80/85 % lines, NPS,
+//! response rate, stuck deals and open follow-ups, with charts. Every figure
+//! links to what stands behind it.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+
+use super::charts::{self, Datum};
+use super::{Chrome, PageError, WebSession, render};
+use crate::metrics::nps::{self, NpsFilter, Score};
+use crate::metrics::promise_kept::{self, AMBITION, Filter, Group, TARGET, Tally};
+use crate::metrics::survey_health::{self, Health};
+use crate::pipeline::deals::{self, DealFilter};
+use crate::surveys::followups;
+use crate::{AppResult, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/dashboard", get(show_dashboard))
+}
+
+#[derive(Template)]
+#[template(path = "pages/dashboard.html")]
+struct DashboardPage {
+    chrome: Chrome,
+    kept: Tally,
+    nps: Score,
+    health: Health,
+    stuck: usize,
+    in_flight: usize,
+    open_followups: usize,
+    by_wave: Vec<Group>,
+    by_cohort: Vec<Group>,
+    trend: Vec<Group>,
+    trend_chart: String,
+    wave_chart: String,
+    cohort_chart: String,
+}
+
+/// A rate (0-1) as a whole percentage, for display.
+fn percent(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "–".to_owned(), |r| format!("{:.0}%", r * 100.0))
+}
+
+impl DashboardPage {
+    fn pct(&self, rate: &Option<f64>) -> String {
+        percent(*rate)
+    }
+
+    /// `ok`, `near` or `below` against the 80/85 % lines.
+    fn kept_class(&self) -> &'static str {
+        match self.kept.rate {
+            Some(rate) if rate >= AMBITION => "ok",
+            Some(rate) if rate >= TARGET => "near",
+            Some(_) => "below",
+            None => "none",
+        }
+    }
+}
+
+fn datum(group: &Group) -> Option<Datum> {
+    let tally = &group.tally;
+    Some(Datum {
+        label: group.label.clone(),
+        value: tally.rate? * 100.0,
+        interval: tally.ci_low.zip(tally.ci_high).map(|(low, high)| (low * 100.0, high * 100.0)),
+    })
+}
+
+async fn dashboard(state: &AppState, chrome: Chrome) -> AppResult<DashboardPage> {
+    let db = &state.db;
+    let overall = promise_kept::compute(db, &Filter::default()).await?;
+    let by_wave = promise_kept::compute(db, &Filter { group_by: Some("wave".into()), ..Default::default() }).await?.groups;
+    let by_cohort = promise_kept::compute(db, &Filter { group_by: Some("cohort".into()), ..Default::default() }).await?.groups;
+    let trend = promise_kept::trend(db, &Filter::default()).await?;
+    let recent: Vec<&Group> = trend.iter().rev().take(12).rev().collect();
+    let trend_points: Vec<Datum> = recent.iter().filter_map(|g| datum(g)).collect();
+    let describe = |groups: &[&Group]| {
+        groups
+            .iter()
+            .map(|g| format!("{}: {} of {} kept", g.label, g.tally.kept, g.tally.n))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let trend_chart = charts::trend(
+        "Promise-kept rate by month answered",
+        &format!("Monthly kept rate with 95% intervals against the 80-85% target band. {}", describe(&recent)),
+        &trend_points,
+        (TARGET * 100.0, AMBITION * 100.0),
+    );
+    let wave_refs: Vec<&Group> = by_wave.iter().collect();
+    let wave_chart = charts::bars(
+        "Promise-kept rate by survey wave",
+        &describe(&wave_refs),
+        &by_wave.iter().filter_map(datum).collect::<Vec<_>>(),
+        &[TARGET * 100.0],
+        "%",
+        100.0,
+    );
+    let cohort_refs: Vec<&Group> = by_cohort.iter().collect();
+    let cohort_chart = charts::bars(
+        "Promise-kept rate by close cohort",
+        &describe(&cohort_refs),
+        &by_cohort.iter().filter_map(datum).collect::<Vec<_>>(),
+        &[TARGET * 100.0],
+        "%",
+        100.0,
+    );
+    let nps = nps::compute(db, &NpsFilter::default()).await?.overall;
+    let health = survey_health::compute(db).await?.overall;
+    let all = deals::list(db, &DealFilter::default(), state.now()).await?;
+    let final_stage = crate::pipeline::stages::list(db).await?.last().map(|s| s.key.clone()).unwrap_or_default();
+    let open_followups = followups::open_counts(db).await?.values().sum();
+    Ok(DashboardPage {
+        chrome,
+        kept: overall.overall,
+        nps,
+        health,
+        stuck: all.iter().filter(|d| d.stuck).count(),
+        in_flight: all.iter().filter(|d| d.stage != final_stage && d.churned_on.is_none()).count(),
+        open_followups,
+        by_wave,
+        by_cohort,
+        trend,
+        trend_chart,
+        wave_chart,
+        cohort_chart,
+    })
+}
+
+async fn show_dashboard(State(state): State<AppState>, session: WebSession) -> Result<Response, PageError> {
+    let chrome = session.chrome("dashboard");
+    let page = dashboard(&state, chrome.clone()).await.map_err(|e| PageError::new(e, chrome))?;
+    Ok(render(StatusCode::OK, &page))
+}

@@ -1,0 +1,195 @@
+//! The reports page: every table behind the dashboard, each downloadable
+//! as CSV (`/reports/{table}.csv`).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::{Chrome, PageError, WebSession, render};
+use crate::error::AppError;
+use crate::metrics::nps::{self, NpsFilter, NpsGroup};
+use crate::metrics::promise_kept::{self, Filter, Group, Tally};
+use crate::metrics::survey_health::{self, Health};
+use crate::{AppResult, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/reports", get(show_reports)).route("/reports/{table}", get(download))
+}
+
+/// A table: its title, column names and rows of cells.
+pub struct Table {
+    /// The id and CSV name.
+    pub id: &'static str,
+    /// What it shows.
+    pub title: String,
+    /// Column names.
+    pub columns: Vec<&'static str>,
+    /// Cells, as text.
+    pub rows: Vec<Vec<String>>,
+}
+
+fn pct(rate: Option<f64>) -> String {
+    rate.map_or_else(String::new, |r| format!("{:.1}", r * 100.0))
+}
+
+fn kept_rows(groups: &[Group], overall: Option<&Tally>) -> Vec<Vec<String>> {
+    let row = |label: &str, t: &Tally| {
+        vec![
+            label.to_owned(),
+            t.kept.to_string(),
+            t.partly.to_string(),
+            t.not_kept.to_string(),
+            t.too_early.to_string(),
+            t.n.to_string(),
+            pct(t.rate),
+            pct(t.ci_low),
+            pct(t.ci_high),
+            if t.small_sample { "yes" } else { "" }.to_owned(),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = groups.iter().map(|g| row(&g.label, &g.tally)).collect();
+    if let Some(overall) = overall {
+        rows.push(row("All", overall));
+    }
+    rows
+}
+
+const KEPT_COLUMNS: [&str; 10] =
+    ["Group", "Kept", "Partly", "Not kept", "Too early", "Verdicts", "Rate %", "CI low %", "CI high %", "Under 30"];
+
+fn nps_rows(groups: &[NpsGroup]) -> Vec<Vec<String>> {
+    groups
+        .iter()
+        .map(|g| {
+            let s = &g.score;
+            vec![
+                g.label.clone(),
+                s.promoters.to_string(),
+                s.passives.to_string(),
+                s.detractors.to_string(),
+                s.n.to_string(),
+                s.nps.map(|v| v.to_string()).unwrap_or_default(),
+                s.ci_low.map(|v| v.to_string()).unwrap_or_default(),
+                s.ci_high.map(|v| v.to_string()).unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+fn health_rows(rows: &[Health], label: impl Fn(&str) -> String) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|h| {
+            vec![
+                label(&h.key),
+                h.sent.to_string(),
+                h.answered.to_string(),
+                pct(h.response_rate),
+                h.reminded.to_string(),
+                h.expired.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// Every report table, computed now.
+pub async fn tables(state: &AppState) -> AppResult<Vec<Table>> {
+    let db = &state.db;
+    let mut tables = Vec::new();
+    let overall = promise_kept::compute(db, &Filter::default()).await?.overall;
+    for (id, dimension, title) in [
+        ("promise-kept-by-wave", "wave", "Promise-kept rate by wave"),
+        ("promise-kept-by-cohort", "cohort", "Promise-kept rate by close cohort"),
+        ("promise-kept-by-account-manager", "account_manager", "Promise-kept rate by account manager"),
+        ("promise-kept-by-csm", "csm", "Promise-kept rate by CS manager"),
+        ("promise-kept-by-segment", "segment", "Promise-kept rate by segment"),
+        ("promise-kept-by-category", "category", "Promise-kept rate by promise category"),
+        ("promise-kept-by-month", "month", "Promise-kept rate by month answered"),
+    ] {
+        let groups = promise_kept::compute(db, &Filter { group_by: Some(dimension.to_owned()), ..Default::default() }).await?.groups;
+        tables.push(Table { id, title: title.to_owned(), columns: KEPT_COLUMNS.to_vec(), rows: kept_rows(&groups, Some(&overall)) });
+    }
+    let nps_columns = vec!["Group", "Promoters", "Passives", "Detractors", "Answers", "NPS", "CI low", "CI high"];
+    for (id, dimension, title) in [
+        ("nps-by-wave", "wave", "NPS by wave"),
+        ("nps-by-segment", "segment", "NPS by segment"),
+        ("nps-by-account-manager", "account_manager", "NPS by account manager"),
+    ] {
+        let nps = nps::compute(db, &NpsFilter { group_by: Some(dimension.to_owned()) }).await?;
+        let mut rows = nps_rows(&nps.groups);
+        rows.extend(nps_rows(&[NpsGroup { key: "all".into(), label: "All".into(), score: nps.overall }]));
+        tables.push(Table { id, title: title.to_owned(), columns: nps_columns.clone(), rows });
+    }
+    let health = survey_health::compute(db).await?;
+    let health_columns = vec!["Group", "Sent", "Answered", "Response %", "Reminded", "Expired"];
+    let mut by_wave = health_rows(&health.by_wave, |k| format!("{k} months"));
+    by_wave.extend(health_rows(std::slice::from_ref(&health.overall), |_| "All".to_owned()));
+    tables.push(Table {
+        id: "survey-health-by-wave",
+        title: format!("Survey health by wave ({} contacts unsubscribed)", health.unsubscribed),
+        columns: health_columns.clone(),
+        rows: by_wave,
+    });
+    tables.push(Table {
+        id: "survey-health-by-month",
+        title: "Survey health by month sent".to_owned(),
+        columns: health_columns,
+        rows: health_rows(&health.by_month, str::to_owned),
+    });
+    Ok(tables)
+}
+
+#[derive(Template)]
+#[template(path = "pages/reports.html")]
+struct ReportsPage {
+    chrome: Chrome,
+    tables: Vec<Table>,
+}
+
+async fn show_reports(State(state): State<AppState>, session: WebSession) -> Result<Response, PageError> {
+    let chrome = session.chrome("reports");
+    let tables = tables(&state).await.map_err(|e| PageError::new(e, chrome.clone()))?;
+    Ok(render(StatusCode::OK, &ReportsPage { chrome, tables }))
+}
+
+/// Quotes a CSV cell when it needs it, and defuses spreadsheet formulas.
+fn csv_cell(cell: &str) -> String {
+    let cell = if cell.starts_with(['=', '+', '-', '@']) && cell.parse::<f64>().is_err() { format!("'{cell}") } else { cell.to_owned() };
+    if cell.contains([',', '"', '\n', '\r']) { format!("\"{}\"", cell.replace('"', "\"\"")) } else { cell }
+}
+
+async fn download(State(state): State<AppState>, session: WebSession, Path(file): Path<String>) -> Result<Response, PageError> {
+    let chrome = session.chrome("reports");
+    let fail = |e| PageError::new(e, chrome.clone());
+    let id = file.strip_suffix(".csv").ok_or_else(|| fail(AppError::NotFound("report")))?;
+    let table = tables(&state).await.map_err(fail)?.into_iter().find(|t| t.id == id).ok_or_else(|| fail(AppError::NotFound("report")))?;
+    let mut body = String::new();
+    for line in std::iter::once(table.columns.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>()).chain(table.rows) {
+        body.push_str(&line.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
+        body.push_str("\r\n");
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"aftercare-{id}.csv\"")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn csv_cells_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a, b"), "\"a, b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("-12.5"), "-12.5");
+    }
+}
