@@ -551,6 +551,10 @@ mod tests {
     }
 
     fn touch(at: DateTime<Utc>) -> Touch {
+        Touch { at, what: "review".to_owned() }
+    }
+
+    fn survey(at: DateTime<Utc>) -> Touch {
         Touch { at, what: "survey".to_owned() }
     }
 
@@ -580,5 +584,10 @@ mod tests {
         assert_eq!(status.next_ask_from, Some(Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).single().expect("an instant")));
         assert!(status_of(&twice[..1], budget, now).may_ask);
         assert_eq!(status_of(&[], budget, now).left_this_quarter, 2);
+        // A survey 10 days ago spends the quarter's budget but starts no quiet period.
+        let status = status_of(&[survey(now - Duration::days(10))], budget, now);
+        assert_eq!((status.may_ask, status.asked_recently, status.left_this_quarter), (true, false, 1));
+        let status = status_of(&[survey(now - Duration::days(10)), touch(at(2026, 7, 1))], budget, now);
+        assert_eq!((status.may_ask, status.quarter_used), (false, true));
     }
 }
