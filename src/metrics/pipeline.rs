@@ -388,7 +388,9 @@ pub async fn compute(db: &DatabaseConnection, filter: &PipelineFilter, now: Date
         moves = moves.filter(stage_transition::Column::DealId.in_subquery(ids.clone()));
         holds = holds.filter(deal_hold::Column::DealId.in_subquery(ids));
     }
+    let t0 = std::time::Instant::now();
     let deals: Vec<DealRow> = deals.into_model::<DealRow>().all(&txn).await?;
+    eprintln!("TIMING deals {:?}", t0.elapsed());
     let moves: Vec<Move> = moves
         .into_tuple::<(i32, i32, i32, DateTime<Utc>)>()
         .all(&txn)
@@ -396,9 +398,13 @@ pub async fn compute(db: &DatabaseConnection, filter: &PipelineFilter, now: Date
         .into_iter()
         .map(|(id, deal_id, to_stage_id, at)| Move { id, deal_id, to_stage_id, at })
         .collect();
+    eprintln!("TIMING moves {:?}", t0.elapsed());
     let holds = holds.all(&txn).await?;
     txn.commit().await?;
-    Ok(aggregate(&stages, &deals, moves, holds, now))
+    eprintln!("TIMING holds {:?}", t0.elapsed());
+    let r = aggregate(&stages, &deals, moves, holds, now);
+    eprintln!("TIMING aggregate {:?}", t0.elapsed());
+    Ok(r)
 }
 
 /// The outcome, from one stage's first entry, of the deals that entered it.

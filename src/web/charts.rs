@@ -25,6 +25,13 @@ fn plain(text: &str) -> String {
     text.chars().map(|c| if matches!(c, '<' | '>' | '&' | '"' | '\'') { ' ' } else { c }).collect()
 }
 
+/// An axis label short enough for the label area (the table beside the
+/// chart has it in full).
+fn short(text: &str) -> String {
+    let text = plain(text);
+    if text.chars().count() <= 22 { text } else { format!("{}\u{2026}", text.chars().take(21).collect::<String>()) }
+}
+
 /// Adds the accessible name and description to a drawn SVG.
 fn accessible(svg: String, title: &str, description: &str) -> String {
     let head = format!(
@@ -58,7 +65,7 @@ pub fn trend(title: &str, description: &str, points: &[Datum], band: (f64, f64))
             .x_label_area_size(34)
             .y_label_area_size(56)
             .build_cartesian_2d(-0.5f64..(count as f64 - 0.5), floor..100.0)?;
-        let labels: Vec<String> = points.iter().map(|p| plain(&p.label)).collect();
+        let labels: Vec<String> = points.iter().map(|p| short(&p.label)).collect();
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -107,7 +114,9 @@ pub fn bars(title: &str, description: &str, bars: &[Datum], lines: &[f64], unit:
             .x_label_area_size(24)
             .y_label_area_size(150)
             .build_cartesian_2d(0.0..max, -0.5f64..(count as f64 - 0.5))?;
-        let labels: Vec<String> = bars.iter().map(|b| plain(&b.label)).collect();
+        // The first bar on top, as people read a list.
+        let labels: Vec<String> = bars.iter().rev().map(|b| short(&b.label)).collect();
+        let row = |i: usize| (count - 1 - i) as f64;
         let unit = unit.to_owned();
         chart
             .configure_mesh()
@@ -122,11 +131,11 @@ pub fn bars(title: &str, description: &str, bars: &[Datum], lines: &[f64], unit:
             .label_style(("sans-serif", 16).into_font().color(&INK))
             .draw()?;
         chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
-            let y = i as f64;
+            let y = row(i);
             Rectangle::new([(0.0, y - 0.32), (b.value.clamp(0.0, max), y + 0.32)], ACCENT.mix(0.85).filled())
         }))?;
         chart.draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
-            b.interval.map(|(lo, hi)| PathElement::new(vec![(lo, i as f64), (hi, i as f64)], INK.stroke_width(2)))
+            b.interval.map(|(lo, hi)| PathElement::new(vec![(lo, row(i)), (hi, row(i))], INK.stroke_width(2)))
         }))?;
         for line in lines {
             chart.draw_series(std::iter::once(PathElement::new(

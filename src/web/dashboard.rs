@@ -11,7 +11,10 @@ use axum::Router;
 
 use super::charts::{self, Datum};
 use super::{Chrome, PageError, WebSession, render};
+use crate::advocacy::candidates::{self, Rules};
 use crate::metrics::nps::{self, NpsFilter, Score};
+use crate::metrics::pipeline::{self, PipelineFilter, PipelineMetrics};
+use crate::metrics::profitability::{self, SegmentEconomics};
 use crate::metrics::promise_kept::{self, AMBITION, Filter, Group, TARGET, Tally};
 use crate::metrics::survey_health::{self, Health};
 use crate::pipeline::deals::{self, DealFilter};
@@ -38,6 +41,12 @@ struct DashboardPage {
     trend_chart: String,
     wave_chart: String,
     cohort_chart: String,
+    pipeline: PipelineMetrics,
+    funnel_chart: String,
+    stage_time_chart: String,
+    candidates: usize,
+    segments: Vec<SegmentEconomics>,
+    ltv_chart: String,
 }
 
 /// A rate (0-1) as a whole percentage, for display.
@@ -48,6 +57,14 @@ fn percent(rate: Option<f64>) -> String {
 impl DashboardPage {
     fn pct(&self, rate: &Option<f64>) -> String {
         percent(*rate)
+    }
+
+    fn days(&self, days: &Option<f64>) -> String {
+        days.map_or_else(|| "–".to_owned(), |d| format!("{d:.0}"))
+    }
+
+    fn ratio(&self, ratio: &Option<f64>) -> String {
+        ratio.map_or_else(|| "–".to_owned(), |r| format!("{r:.1}:1"))
     }
 
     /// `ok`, `near` or `below` against the 80/85 % lines.
@@ -109,6 +126,67 @@ async fn dashboard(state: &AppState, chrome: Chrome) -> AppResult<DashboardPage>
         "%",
         100.0,
     );
+    let pipeline = pipeline::compute(db, &PipelineFilter::default(), state.now()).await?;
+    let reach = &pipeline.conversion.overall;
+    let funnel: Vec<Datum> = reach
+        .stages
+        .iter()
+        .zip(&pipeline.stages)
+        .map(|(r, s)| Datum { label: s.name.clone(), value: r.share.unwrap_or(0.0) * 100.0, interval: None })
+        .collect();
+    let funnel_chart = charts::bars(
+        "Share of deals that reached each stage",
+        &reach
+            .stages
+            .iter()
+            .map(|r| format!("{}: {} of {} deals", r.key, r.reached, reach.deals))
+            .collect::<Vec<_>>()
+            .join("; "),
+        &funnel,
+        &[],
+        "%",
+        100.0,
+    );
+    let in_stages: Vec<&crate::metrics::pipeline::StageMetrics> = pipeline.stages.iter().filter(|s| s.sla_days.is_some()).collect();
+    let longest = in_stages.iter().filter_map(|s| s.p90_active_days.or(s.p90_completed_active_days)).fold(10.0f64, f64::max);
+    let stage_time_chart = charts::bars(
+        "Active days in stage: median (bar) to 90th percentile (line), deals now in the stage",
+        &in_stages
+            .iter()
+            .map(|s| format!("{}: median {:?}, p90 {:?} active days, target {:?}", s.name, s.median_active_days, s.p90_active_days, s.sla_days))
+            .collect::<Vec<_>>()
+            .join("; "),
+        &in_stages
+            .iter()
+            .map(|s| Datum {
+                label: s.name.clone(),
+                value: s.median_active_days.unwrap_or(0.0),
+                interval: s.median_active_days.zip(s.p90_active_days),
+            })
+            .collect::<Vec<_>>(),
+        &[],
+        " d",
+        (longest * 1.15).ceil(),
+    );
+    let candidates = candidates::list(db, &Rules::default(), state.now()).await?.len();
+    let economics = profitability::report(db, profitability::DEFAULT_MONTHLY_CHURN, state.now()).await?;
+    let segments = economics.segments;
+    let top = segments.iter().filter_map(|s| s.ltv_cac).fold(4.0f64, f64::max);
+    let ltv_chart = charts::bars(
+        "LTV:CAC by segment, against the 3:1 line",
+        &segments
+            .iter()
+            .map(|s| format!("{}: {}", s.segment, s.ltv_cac.map_or("unknown".to_owned(), |r| format!("{r:.1}:1"))))
+            .collect::<Vec<_>>()
+            .join("; "),
+        &segments
+            .iter()
+            .filter_map(|s| Some(Datum { label: s.segment.clone(), value: s.ltv_cac?, interval: None }))
+            .collect::<Vec<_>>(),
+        &[profitability::TARGET_LTV_CAC],
+        ":1",
+        (top * 1.15).ceil(),
+    );
     let nps = nps::compute(db, &NpsFilter::default()).await?.overall;
     let health = survey_health::compute(db).await?.overall;
     let all = deals::list(db, &DealFilter::default(), state.now()).await?;
@@ -128,6 +206,12 @@ async fn dashboard(state: &AppState, chrome: Chrome) -> AppResult<DashboardPage>
         trend_chart,
         wave_chart,
         cohort_chart,
+        pipeline,
+        funnel_chart,
+        stage_time_chart,
+        candidates,
+        segments,
+        ltv_chart,
     })
 }
 

@@ -280,7 +280,7 @@ async fn the_dashboard_and_reports_show_the_same_numbers_and_download_as_csv() {
     let page = browser.get("/dashboard").await;
     assert!(page.text_of("#tile-kept .tile-value").contains("80%"), "{}", page.text_of("#tile-kept"));
     assert!(page.text_of("#tile-kept").contains("10 verdicts"));
-    assert_eq!(page.count("figure.chart svg[role=img] title"), 3, "three charts with accessible titles");
+    assert_eq!(page.count("figure.chart svg[role=img] title"), 6, "six charts with accessible titles");
 
     let reports = browser.get("/reports").await;
     let row = reports.all("#promise-kept-by-wave tbody tr")[0].text.clone();
