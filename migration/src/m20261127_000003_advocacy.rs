@@ -43,12 +43,15 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager.create_index(index("advocacy_asks", &["contact_id", "asked_at"], false)).await?;
-        // Metrics group verdicts by survey and promise; keep those joins cheap.
+        // Metrics and advocacy look verdicts up by promise and waves by
+        // survey; keep those lookups indexed at a million rows.
         manager.create_index(index("survey_answers", &["promise_id"], false)).await?;
+        manager.create_index(index("survey_waves", &["survey_id"], false)).await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_index(Index::drop().name("ix_survey_waves_survey_id").table("survey_waves").to_owned()).await?;
         manager.drop_index(Index::drop().name("ix_survey_answers_promise_id").table("survey_answers").to_owned()).await?;
         manager.drop_table(Table::drop().table("advocacy_asks").take()).await?;
         for column in ACCOUNT_COLUMNS {

@@ -149,7 +149,7 @@ pub async fn budgets(
 ) -> AppResult<HashMap<i32, BudgetStatus>> {
     let since = quarter_start(now).min(now - Duration::days(budget.quiet_days));
     let mut touches: HashMap<i32, Vec<Touch>> = HashMap::new();
-    for chunk in contact_ids.chunks(500) {
+    for chunk in contact_ids.chunks(crate::db::IN_LIST) {
         let asks = advocacy_ask::Entity::find()
             .filter(advocacy_ask::Column::ContactId.is_in(chunk.iter().copied()))
             .filter(advocacy_ask::Column::AskedAt.gte(since))
@@ -445,13 +445,13 @@ async fn views(db: &impl ConnectionTrait, asks: Vec<advocacy_ask::Model>) -> App
     deal_ids.sort_unstable();
     deal_ids.dedup();
     let mut contacts = HashMap::new();
-    for chunk in contact_ids.chunks(500) {
+    for chunk in contact_ids.chunks(crate::db::IN_LIST) {
         for c in contact::Entity::find().filter(contact::Column::Id.is_in(chunk.iter().copied())).all(db).await? {
             contacts.insert(c.id, c);
         }
     }
     let mut deals = HashMap::new();
-    for chunk in deal_ids.chunks(500) {
+    for chunk in deal_ids.chunks(crate::db::IN_LIST) {
         for d in deal::Entity::find().filter(deal::Column::Id.is_in(chunk.iter().copied())).all(db).await? {
             deals.insert(d.id, d.name);
         }
@@ -460,7 +460,7 @@ async fn views(db: &impl ConnectionTrait, asks: Vec<advocacy_ask::Model>) -> App
     account_ids.sort_unstable();
     account_ids.dedup();
     let mut accounts = HashMap::new();
-    for chunk in account_ids.chunks(500) {
+    for chunk in account_ids.chunks(crate::db::IN_LIST) {
         for a in account::Entity::find().filter(account::Column::Id.is_in(chunk.iter().copied())).all(db).await? {
             accounts.insert(a.id, a.name);
         }

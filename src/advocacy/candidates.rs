@@ -37,7 +37,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use entity::{account, contact, deal, stage, stage_transition, survey, survey_answer, survey_response, survey_wave};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{QuerySelect, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 
 use super::asks::{self, AskBudget, plural};
@@ -164,22 +164,54 @@ pub struct Candidate {
 
 /// The candidates as of `now`, best first.
 pub async fn list(db: &impl ConnectionTrait, rules: &Rules, now: DateTime<Utc>) -> AppResult<Vec<Candidate>> {
-    Ok(assess(db, rules, now).await?.into_iter().filter(|c| c.eligible).collect())
+    Ok(judge_contacts(db, rules, now, true).await?.into_iter().filter(|c| c.eligible).collect())
 }
 
 /// Every contact with an answered survey, judged: the candidates first,
 /// ranked, then the rest with the rules they miss.
 pub async fn assess(db: &impl ConnectionTrait, rules: &Rules, now: DateTime<Utc>) -> AppResult<Vec<Candidate>> {
-    // The latest answered survey of each contact.
-    let answered = survey::Entity::find()
+    judge_contacts(db, rules, now, false).await
+}
+
+/// Judges contacts; with `promoters_only`, only those whose latest answer
+/// could pass the recommend-score rule are looked at in detail (most
+/// contacts are not promoters, so this keeps the list fast at scale).
+async fn judge_contacts(db: &impl ConnectionTrait, rules: &Rules, now: DateTime<Utc>, promoters_only: bool) -> AppResult<Vec<Candidate>> {
+    // The latest answered survey of each contact, from a narrow query: at a
+    // hundred thousand contacts, whole rows would dominate the time.
+    let answered: Vec<(i32, i32, Option<DateTime<Utc>>)> = survey::Entity::find()
+        .select_only()
+        .column(survey::Column::Id)
+        .column(survey::Column::ContactId)
+        .column(survey::Column::AnsweredAt)
         .filter(survey::Column::Status.eq(status::ANSWERED))
-        .order_by_asc(survey::Column::Id)
+        .into_tuple()
         .all(db)
         .await?;
+    let mut newest: HashMap<i32, (Option<DateTime<Utc>>, i32)> = HashMap::new();
+    for (id, contact_id, answered_at) in answered {
+        let entry = newest.entry(contact_id).or_insert((answered_at, id));
+        if (answered_at, id) > *entry {
+            *entry = (answered_at, id);
+        }
+    }
+    let mut wanted: HashSet<i32> = newest.values().map(|(_, id)| *id).collect();
+    if promoters_only {
+        let promoters: HashSet<i32> = survey_response::Entity::find()
+            .select_only()
+            .column(survey_response::Column::SurveyId)
+            .filter(survey_response::Column::Nps.gte(rules.min_nps))
+            .into_tuple::<i32>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        wanted.retain(|id| promoters.contains(id));
+    }
+    let wanted: Vec<i32> = wanted.into_iter().collect();
     let mut latest: HashMap<i32, survey::Model> = HashMap::new();
-    for s in answered {
-        let newer = latest.get(&s.contact_id).is_none_or(|held| (s.answered_at, s.id) > (held.answered_at, held.id));
-        if newer {
+    for chunk in wanted.chunks(crate::db::IN_LIST) {
+        for s in survey::Entity::find().filter(survey::Column::Id.is_in(chunk.iter().copied())).all(db).await? {
             latest.insert(s.contact_id, s);
         }
     }
@@ -193,7 +225,7 @@ pub async fn assess(db: &impl ConnectionTrait, rules: &Rules, now: DateTime<Utc>
     let mut answers: HashMap<i32, Vec<survey_answer::Model>> = HashMap::new();
     let mut responses: HashMap<i32, survey_response::Model> = HashMap::new();
     let mut waves: HashMap<i32, Vec<survey_wave::Model>> = HashMap::new();
-    for chunk in survey_ids.chunks(500) {
+    for chunk in survey_ids.chunks(crate::db::IN_LIST) {
         let ids = chunk.iter().copied();
         for a in survey_answer::Entity::find().filter(survey_answer::Column::SurveyId.is_in(ids.clone())).all(db).await? {
             answers.entry(a.survey_id).or_default().push(a);
@@ -208,14 +240,14 @@ pub async fn assess(db: &impl ConnectionTrait, rules: &Rules, now: DateTime<Utc>
         }
     }
     let mut contacts: HashMap<i32, contact::Model> = HashMap::new();
-    for chunk in contact_ids.chunks(500) {
+    for chunk in contact_ids.chunks(crate::db::IN_LIST) {
         for c in contact::Entity::find().filter(contact::Column::Id.is_in(chunk.iter().copied())).all(db).await? {
             contacts.insert(c.id, c);
         }
     }
     let mut accounts: HashMap<i32, account::Model> = HashMap::new();
     let mut deals_of_account: HashMap<i32, Vec<deal::Model>> = HashMap::new();
-    for chunk in account_ids.chunks(500) {
+    for chunk in account_ids.chunks(crate::db::IN_LIST) {
         for a in account::Entity::find().filter(account::Column::Id.is_in(chunk.iter().copied())).all(db).await? {
             accounts.insert(a.id, a);
         }
@@ -284,7 +316,7 @@ async fn go_live_dates(
 ) -> AppResult<HashMap<i32, NaiveDate>> {
     let Some(last) = last_stage else { return Ok(HashMap::new()) };
     let mut dates = HashMap::new();
-    for chunk in deal_ids.chunks(500) {
+    for chunk in deal_ids.chunks(crate::db::IN_LIST) {
         let moves = stage_transition::Entity::find()
             .filter(stage_transition::Column::ToStageId.eq(last.id))
             .filter(stage_transition::Column::DealId.is_in(chunk.iter().copied()))

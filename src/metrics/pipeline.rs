@@ -53,10 +53,10 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::stats::{median, quantile, round1, round4};
+use crate::AppResult;
 use crate::auth::users;
 use crate::pipeline::holds;
 use crate::validate::{Fields, MAX_LINE, YEARS};
-use crate::AppResult;
 
 /// The forecast's horizons, in days.
 pub const HORIZONS: [i64; 3] = [30, 60, 90];
@@ -99,13 +99,13 @@ impl Quarter {
 
     /// Parses `YYYY-Qn` (the `Q` in either case).
     pub fn parse(value: &str) -> Option<Self> {
-        let (year, quarter) = value.trim().split_once(['-'])?;
-        let quarter = quarter.strip_prefix(['Q', 'q'])?;
-        if year.len() != 4 || !year.chars().all(|c| c.is_ascii_digit()) {
+        let (year, quarter) = value.trim().split_once('-')?;
+        let digit = quarter.strip_prefix(['Q', 'q'])?;
+        if year.len() != 4 || !year.chars().all(|c| c.is_ascii_digit()) || digit.len() != 1 {
             return None;
         }
         let year: i32 = year.parse().ok()?;
-        let quarter: u32 = quarter.parse().ok().filter(|q| (1..=4).contains(q) && quarter.len() == 1)?;
+        let quarter: u32 = digit.parse().ok().filter(|q| (1..=4).contains(q))?;
         YEARS.contains(&year).then_some(Self { year, quarter })
     }
 
@@ -254,34 +254,23 @@ pub struct LikelyGoLive {
     pub within_90_days: f64,
 }
 
-/// The columns of a deal the analytics read.
+/// The columns of a deal the analytics read (every column read costs time
+/// at 100 k deals, so only these).
 #[derive(Debug, Clone, FromQueryResult)]
-pub struct DealRow {
-    /// The deal's id.
-    pub id: i32,
-    /// Its name.
-    pub name: String,
-    /// Its current stage.
-    pub stage_id: i32,
-    /// When it entered its current stage.
-    pub stage_entered_at: DateTime<Utc>,
-    /// When it was won.
-    pub closed_won_on: NaiveDate,
-    /// When the customer churned.
-    pub churned_on: Option<NaiveDate>,
+struct DealRow {
+    id: i32,
+    stage_id: i32,
+    stage_entered_at: DateTime<Utc>,
+    closed_won_on: NaiveDate,
+    churned_on: Option<NaiveDate>,
 }
 
 /// A stage move as the analytics read it.
 #[derive(Debug, Clone, Copy)]
-pub struct Move {
-    /// The transition's id (orders moves at the same instant).
-    pub id: i32,
-    /// The deal.
-    pub deal_id: i32,
-    /// The stage entered.
-    pub to_stage_id: i32,
-    /// When.
-    pub at: DateTime<Utc>,
+struct Move {
+    deal_id: i32,
+    to_stage_id: i32,
+    at: DateTime<Utc>,
 }
 
 struct Checked {
@@ -348,9 +337,9 @@ impl Checked {
 
 /// The pipeline analytics for the deals `filter` selects, as of `now`.
 ///
-/// Reads in five queries (stages, owner, deals, transitions, holds) inside
-/// one read-only snapshot, whatever the number of deals, and aggregates in
-/// memory in O(n log n).
+/// Reads in six queries (owner, stages, deals, transitions, holds, the
+/// listed deals' names) inside one read-only snapshot, whatever the number
+/// of deals, and aggregates in memory in O(n log n).
 pub async fn compute(db: &DatabaseConnection, filter: &PipelineFilter, now: DateTime<Utc>) -> AppResult<PipelineMetrics> {
     let checked = check(db, filter).await?;
     // One snapshot, so a deal moved while we read is counted consistently.
@@ -369,18 +358,16 @@ pub async fn compute(db: &DatabaseConnection, filter: &PipelineFilter, now: Date
         .select_only()
         .columns([
             deal::Column::Id,
-            deal::Column::Name,
             deal::Column::StageId,
             deal::Column::StageEnteredAt,
             deal::Column::ClosedWonOn,
             deal::Column::ChurnedOn,
         ]);
-    let mut moves = stage_transition::Entity::find().select_only().columns([
-        stage_transition::Column::Id,
-        stage_transition::Column::DealId,
-        stage_transition::Column::ToStageId,
-        stage_transition::Column::At,
-    ]);
+    // In insertion order, which breaks ties between moves at the same instant.
+    let mut moves = stage_transition::Entity::find()
+        .select_only()
+        .columns([stage_transition::Column::DealId, stage_transition::Column::ToStageId, stage_transition::Column::At])
+        .order_by_asc(stage_transition::Column::Id);
     let mut holds = deal_hold::Entity::find();
     if let Some(condition) = condition {
         let ids = deal::Entity::find().select_only().column(deal::Column::Id).filter(condition.clone()).into_query();
@@ -388,23 +375,36 @@ pub async fn compute(db: &DatabaseConnection, filter: &PipelineFilter, now: Date
         moves = moves.filter(stage_transition::Column::DealId.in_subquery(ids.clone()));
         holds = holds.filter(deal_hold::Column::DealId.in_subquery(ids));
     }
-    let t0 = std::time::Instant::now();
     let deals: Vec<DealRow> = deals.into_model::<DealRow>().all(&txn).await?;
-    eprintln!("TIMING deals {:?}", t0.elapsed());
     let moves: Vec<Move> = moves
-        .into_tuple::<(i32, i32, i32, DateTime<Utc>)>()
+        .into_tuple::<(i32, i32, DateTime<Utc>)>()
         .all(&txn)
         .await?
         .into_iter()
-        .map(|(id, deal_id, to_stage_id, at)| Move { id, deal_id, to_stage_id, at })
+        .map(|(deal_id, to_stage_id, at)| Move { deal_id, to_stage_id, at })
         .collect();
-    eprintln!("TIMING moves {:?}", t0.elapsed());
     let holds = holds.all(&txn).await?;
+    let mut metrics = aggregate(&stages, &deals, moves, holds, now);
+    // Names only for the few deals listed, not for every deal.
+    let ids: Vec<i32> = metrics.forecast.likely.iter().map(|d| d.deal_id).collect();
+    let names: HashMap<i32, String> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        deal::Entity::find()
+            .select_only()
+            .columns([deal::Column::Id, deal::Column::Name])
+            .filter(deal::Column::Id.is_in(ids))
+            .into_tuple::<(i32, String)>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .collect()
+    };
     txn.commit().await?;
-    eprintln!("TIMING holds {:?}", t0.elapsed());
-    let r = aggregate(&stages, &deals, moves, holds, now);
-    eprintln!("TIMING aggregate {:?}", t0.elapsed());
-    Ok(r)
+    for likely in &mut metrics.forecast.likely {
+        likely.name = names.get(&likely.deal_id).cloned().unwrap_or_default();
+    }
+    Ok(metrics)
 }
 
 /// The outcome, from one stage's first entry, of the deals that entered it.
@@ -448,8 +448,9 @@ struct InFlight<'a> {
     elapsed: i64,
 }
 
-/// Computes the analytics from loaded rows (no I/O).
-pub fn aggregate(
+/// Computes the analytics from loaded rows (no I/O); the likely deals'
+/// names are left blank for the caller to fill.
+fn aggregate(
     stages: &[stage::Model],
     deals: &[DealRow],
     mut moves: Vec<Move>,
@@ -458,7 +459,8 @@ pub fn aggregate(
 ) -> PipelineMetrics {
     let index: HashMap<i32, usize> = stages.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
     let last = stages.len().checked_sub(1);
-    moves.sort_unstable_by_key(|m| (m.deal_id, m.at, m.id));
+    // Stable: moves at the same instant keep their insertion order.
+    moves.sort_by_key(|m| (m.deal_id, m.at));
     let moves_of: HashMap<i32, &[Move]> = moves.chunk_by(|a, b| a.deal_id == b.deal_id).map(|c| (c[0].deal_id, c)).collect();
     let mut holds_of: HashMap<i32, Vec<deal_hold::Model>> = HashMap::new();
     for hold in holds {
@@ -631,7 +633,7 @@ fn forecast(stages: &[stage::Model], acc: &[StageAcc], in_flight: &[InFlight<'_>
             .take(LIKELY_LIMIT)
             .map(|(deal, chances)| LikelyGoLive {
                 deal_id: deal.deal.id,
-                name: deal.deal.name.clone(),
+                name: String::new(),
                 stage: stages[deal.stage].key.clone(),
                 days_in_stage: deal.elapsed / SECONDS_PER_DAY,
                 within_30_days: round4(chances[0]),

@@ -331,18 +331,25 @@ async fn tally(
         let high = sql.bind(end);
         conditions.push(format!("d.closed_won_on >= {low} AND d.closed_won_on <= {high}"));
     }
+    // Join only what the filter and grouping need: the plain rate costs
+    // about what the raw aggregate costs.
+    let needs = |what: &str| conditions.iter().any(|c| c.contains(what)) || key.contains(what);
+    let mut joins = String::from("JOIN surveys s ON s.id = a.survey_id JOIN promises p ON p.id = a.promise_id ");
+    if needs("d.") || needs("acc.") || needs("w.") {
+        joins.push_str("JOIN deals d ON d.id = p.deal_id ");
+    }
+    if needs("acc.") {
+        joins.push_str("JOIN accounts acc ON acc.id = d.account_id ");
+    }
+    if needs("w.") {
+        joins.push_str(
+            "LEFT JOIN (SELECT survey_id, deal_id, MIN(wave_months) AS wave_months FROM survey_waves \
+             WHERE survey_id IS NOT NULL GROUP BY survey_id, deal_id) w \
+             ON w.survey_id = a.survey_id AND w.deal_id = p.deal_id ",
+        );
+    }
     sql.text = format!(
-        "SELECT {key} AS group_key, a.verdict AS verdict, COUNT(*) AS n \
-         FROM survey_answers a \
-         JOIN surveys s ON s.id = a.survey_id \
-         JOIN promises p ON p.id = a.promise_id \
-         JOIN deals d ON d.id = p.deal_id \
-         JOIN accounts acc ON acc.id = d.account_id \
-         LEFT JOIN (SELECT survey_id, deal_id, MIN(wave_months) AS wave_months FROM survey_waves \
-                    WHERE survey_id IS NOT NULL GROUP BY survey_id, deal_id) w \
-                ON w.survey_id = a.survey_id AND w.deal_id = p.deal_id \
-         WHERE {} \
-         GROUP BY 1, 2",
+        "SELECT {key} AS group_key, a.verdict AS verdict, COUNT(*) AS n FROM survey_answers a {joins} WHERE {} GROUP BY 1, 2",
         conditions.join(" AND ")
     );
     let rows = db.query_all_raw(sql.statement()).await?;

@@ -648,7 +648,7 @@ impl Context {
         account_ids.sort_unstable();
         account_ids.dedup();
         let mut accounts = HashMap::new();
-        for chunk in account_ids.chunks(500) {
+        for chunk in account_ids.chunks(crate::db::IN_LIST) {
             for found in account::Entity::find().filter(account::Column::Id.is_in(chunk.iter().copied())).all(db).await? {
                 accounts.insert(found.id, found);
             }

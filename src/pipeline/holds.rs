@@ -66,7 +66,7 @@ pub async fn for_deals(db: &impl ConnectionTrait, deal_ids: &[i32]) -> AppResult
     }
     let mut holds = Vec::new();
     // Bounded IN lists stay within every backend's parameter limit.
-    for chunk in deal_ids.chunks(500) {
+    for chunk in deal_ids.chunks(crate::db::IN_LIST) {
         holds.extend(
             deal_hold::Entity::find()
                 .filter(deal_hold::Column::DealId.is_in(chunk.iter().copied()))

@@ -168,7 +168,7 @@ async fn summarise(db: &impl ConnectionTrait, rows: Vec<survey::Model>) -> AppRe
         .map(|c| (c.id, c))
         .collect();
     let mut waves: HashMap<i32, Vec<survey_wave::Model>> = HashMap::new();
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(crate::db::IN_LIST) {
         for wave in survey_wave::Entity::find().filter(survey_wave::Column::SurveyId.is_in(chunk.iter().copied())).all(db).await? {
             if let Some(id) = wave.survey_id {
                 waves.entry(id).or_default().push(wave);

@@ -18,10 +18,15 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/board", get(show_board))
 }
 
+/// Cards shown per column; the rest are counted and a filter narrows them.
+const CARDS_PER_COLUMN: usize = 60;
+
 /// A stage column with its cards.
 struct Column {
     stage: StageView,
     deals: Vec<DealSummary>,
+    /// Deals in the stage beyond the cards shown.
+    more: usize,
 }
 
 #[derive(Template)]
@@ -81,7 +86,14 @@ async fn show_board(
         overdue: found.iter().filter(|d| d.next_call.as_ref().is_some_and(|c| c.overdue)).count(),
         columns: pipeline
             .into_iter()
-            .map(|stage| Column { deals: found.iter().filter(|d| d.stage == stage.key).cloned().collect(), stage })
+            .map(|stage| {
+                // Longest-waiting first (the list's order), so the cards
+                // shown are the ones that need someone.
+                let all: Vec<&DealSummary> = found.iter().filter(|d| d.stage == stage.key).collect();
+                let more = all.len().saturating_sub(CARDS_PER_COLUMN);
+                let deals = all.into_iter().take(CARDS_PER_COLUMN).cloned().collect();
+                Column { deals, more, stage }
+            })
             .collect(),
         chrome,
         users,

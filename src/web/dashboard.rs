@@ -17,7 +17,6 @@ use crate::metrics::pipeline::{self, PipelineFilter, PipelineMetrics};
 use crate::metrics::profitability::{self, SegmentEconomics};
 use crate::metrics::promise_kept::{self, AMBITION, Filter, Group, TARGET, Tally};
 use crate::metrics::survey_health::{self, Health};
-use crate::pipeline::deals::{self, DealFilter};
 use crate::surveys::followups;
 use crate::{AppResult, AppState};
 
@@ -32,8 +31,8 @@ struct DashboardPage {
     kept: Tally,
     nps: Score,
     health: Health,
-    stuck: usize,
-    in_flight: usize,
+    stuck: u64,
+    in_flight: u64,
     open_followups: usize,
     by_wave: Vec<Group>,
     by_cohort: Vec<Group>,
@@ -89,10 +88,25 @@ fn datum(group: &Group) -> Option<Datum> {
 
 async fn dashboard(state: &AppState, chrome: Chrome) -> AppResult<DashboardPage> {
     let db = &state.db;
-    let overall = promise_kept::compute(db, &Filter::default()).await?;
-    let by_wave = promise_kept::compute(db, &Filter { group_by: Some("wave".into()), ..Default::default() }).await?.groups;
-    let by_cohort = promise_kept::compute(db, &Filter { group_by: Some("cohort".into()), ..Default::default() }).await?.groups;
-    let trend = promise_kept::trend(db, &Filter::default()).await?;
+    let now = state.now();
+    let grouped = |dimension: &str| Filter { group_by: Some(dimension.to_owned()), ..Default::default() };
+    let (everything, wave_filter, cohort_filter) = (Filter::default(), grouped("wave"), grouped("cohort"));
+    let (all_deals, all_groups) = (PipelineFilter::default(), NpsFilter::default());
+    let rules = Rules::default();
+    // The figures are independent: fetch them side by side.
+    let (overall, by_wave, by_cohort, trend, pipeline, found, economics, nps, health, open) = tokio::try_join!(
+        promise_kept::compute(db, &everything),
+        promise_kept::compute(db, &wave_filter),
+        promise_kept::compute(db, &cohort_filter),
+        promise_kept::trend(db, &everything),
+        pipeline::compute(db, &all_deals, now),
+        candidates::list(db, &rules, now),
+        profitability::report(db, profitability::DEFAULT_MONTHLY_CHURN, now),
+        nps::compute(db, &all_groups),
+        survey_health::compute(db),
+        followups::open_counts(db),
+    )?;
+    let (by_wave, by_cohort) = (by_wave.groups, by_cohort.groups);
     let recent: Vec<&Group> = trend.iter().rev().take(12).rev().collect();
     let trend_points: Vec<Datum> = recent.iter().filter_map(|g| datum(g)).collect();
     let describe = |groups: &[&Group]| {
@@ -126,7 +140,6 @@ async fn dashboard(state: &AppState, chrome: Chrome) -> AppResult<DashboardPage>
         "%",
         100.0,
     );
-    let pipeline = pipeline::compute(db, &PipelineFilter::default(), state.now()).await?;
     let reach = &pipeline.conversion.overall;
     let funnel: Vec<Datum> = reach
         .stages
@@ -168,8 +181,7 @@ async fn dashboard(state: &AppState, chrome: Chrome) -> AppResult<DashboardPage>
         " d",
         (longest * 1.15).ceil(),
     );
-    let candidates = candidates::list(db, &Rules::default(), state.now()).await?.len();
-    let economics = profitability::report(db, profitability::DEFAULT_MONTHLY_CHURN, state.now()).await?;
+    let candidates = found.len();
     let segments = economics.segments;
     let top = segments.iter().filter_map(|s| s.ltv_cac).fold(4.0f64, f64::max);
     let ltv_chart = charts::bars(
@@ -187,18 +199,17 @@ async fn dashboard(state: &AppState, chrome: Chrome) -> AppResult<DashboardPage>
         ":1",
         (top * 1.15).ceil(),
     );
-    let nps = nps::compute(db, &NpsFilter::default()).await?.overall;
-    let health = survey_health::compute(db).await?.overall;
-    let all = deals::list(db, &DealFilter::default(), state.now()).await?;
-    let final_stage = crate::pipeline::stages::list(db).await?.last().map(|s| s.key.clone()).unwrap_or_default();
-    let open_followups = followups::open_counts(db).await?.values().sum();
+    let (nps, health) = (nps.overall, health.overall);
+    let in_flight_stages = pipeline.stages.iter().filter(|s| s.sla_days.is_some());
+    let (stuck, in_flight) = in_flight_stages.fold((0, 0), |(stuck, all), s| (stuck + s.sla_breaches, all + s.deals_now));
+    let open_followups = open.values().sum();
     Ok(DashboardPage {
         chrome,
         kept: overall.overall,
         nps,
         health,
-        stuck: all.iter().filter(|d| d.stuck).count(),
-        in_flight: all.iter().filter(|d| d.stage != final_stage && d.churned_on.is_none()).count(),
+        stuck,
+        in_flight,
         open_followups,
         by_wave,
         by_cohort,

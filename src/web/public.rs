@@ -13,7 +13,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-use super::{describe, render};
+use super::render;
 use crate::error::AppError;
 use crate::surveys::page::{self, Lookup, SurveyForm, Submitted};
 use crate::surveys::Verdict;
@@ -208,15 +208,29 @@ async fn submit_survey(State(state): State<AppState>, ClientIp(ip): ClientIp, Pa
             Err(error) => failure(error),
         },
         Ok(Submitted::Invalid) => invalid(),
-        Err(error @ AppError::Validation(_)) => match page::lookup(&state.db, &token, state.now()).await {
+        Err(AppError::Validation(fields)) => match page::lookup(&state.db, &token, state.now()).await {
             Ok(Lookup::Open(form)) => {
-                let page = SurveyPage { w: words(&form.language), token, form, errors: describe(&error), chosen: pairs };
+                let errors = fields.iter().map(|(field, problem)| format!("{}: {problem}", question_of(&form, field))).collect();
+                let page = SurveyPage { w: words(&form.language), token, form, errors, chosen: pairs };
                 render(StatusCode::UNPROCESSABLE_ENTITY, &page)
             }
             Ok(_) => invalid(),
             Err(error) => failure(error),
         },
         Err(error) => failure(error),
+    }
+}
+
+/// What the customer reads for a form field: the promise, not its id.
+fn question_of(form: &SurveyForm, field: &str) -> String {
+    let promise = ["verdict_", "comment_"]
+        .iter()
+        .filter_map(|prefix| field.strip_prefix(prefix)?.parse::<i32>().ok())
+        .find_map(|id| form.promises.iter().find(|p| p.id == id));
+    match (promise, field) {
+        (Some(p), _) => format!("\u{201c}{}\u{201d}", p.text),
+        (None, "nps") => words(&form.language).nps_legend.to_owned(),
+        (None, other) => other.to_owned(),
     }
 }
 

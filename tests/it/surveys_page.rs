@@ -124,21 +124,20 @@ async fn bad_answers_and_too_many_tries_are_refused_and_change_nothing() {
     let (won, survey_id, token) = asked(&app, &member, &customer).await;
     let (first, second) = (won.promise_ids[0], won.promise_ids[1]);
     let valid = app.answer_form(&token, "kept", &[("comment", "Keep this")]).await;
-    // (what is wrong, the form, the field the error names)
+    // (what is wrong, the form, how the error names the question)
     let cases = [
-        ("a promise unanswered", valid.clone().without(&format!("verdict_{second}")), format!("verdict_{second}")),
-        ("an unknown verdict", valid.clone().set(&format!("verdict_{second}"), "maybe"), format!("verdict_{second}")),
-        ("nps out of range", valid.clone().set("nps", "11"), "nps".to_owned()),
+        ("a promise unanswered", valid.clone().without(&format!("verdict_{second}")), "\u{201c}fewer spreadsheets\u{201d}".to_owned()),
+        ("an unknown verdict", valid.clone().set(&format!("verdict_{second}"), "maybe"), "\u{201c}fewer spreadsheets\u{201d}".to_owned()),
+        ("nps out of range", valid.clone().set("nps", "11"), "how likely are you to recommend us".to_owned()),
         ("a checkbox with another value", valid.clone().set("reference", "sure"), "reference".to_owned()),
         ("a question of another survey", valid.clone().set("verdict_999999", "kept"), "verdict_999999".to_owned()),
     ];
     for (what, form, names) in cases {
         let page = app.public_submit(&form).await;
         assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}:\n{}", page.html);
-        // The page names the field as people read it: `verdict_12` as "Verdict 12".
+        // The page names the question as the customer reads it: the promise, not its id.
         let errors = page.text_of(".notice.notice-error").to_lowercase();
-        let named = names.replace('_', " ");
-        assert!(errors.contains(&named), "{what}: the error names {named}: {errors}");
+        assert!(errors.contains(&names), "{what}: the error names {names}: {errors}");
         // The form again, with the choices made so far.
         assert_eq!(page.one(&format!("input[name=verdict_{first}][value=kept]")).attr("checked"), Some(""), "{what}");
         assert_eq!(page.text_of("textarea#comment"), "Keep this", "{what}");
