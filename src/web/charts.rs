@@ -45,6 +45,17 @@ fn accessible(svg: String, title: &str, description: &str) -> String {
     }
 }
 
+/// The drawn chart with its accessible name, or a note that it failed.
+fn finish(drawn: Result<(), String>, svg: String, title: &str, description: &str) -> String {
+    match drawn {
+        Ok(()) => accessible(svg, title, description),
+        Err(error) => {
+            tracing::warn!(%error, title, "drawing a chart failed");
+            failed(title)
+        }
+    }
+}
+
 fn failed(title: &str) -> String {
     format!("<p class=\"muted\">The chart \u{201c}{}\u{201d} could not be drawn.</p>", plain(title))
 }
@@ -92,13 +103,7 @@ pub fn trend(title: &str, description: &str, points: &[Datum], band: (f64, f64))
         root.present()?;
         Ok(())
     })();
-    match drawn {
-        Ok(()) => accessible(svg, title, description),
-        Err(error) => {
-            tracing::warn!(%error, title, "drawing a chart failed");
-            failed(title)
-        }
-    }
+    finish(drawn.map_err(|e| e.to_string()), svg, title, description)
 }
 
 /// Horizontal bars in percent with reference lines (e.g. the 80 % target).
@@ -146,13 +151,7 @@ pub fn bars(title: &str, description: &str, bars: &[Datum], lines: &[f64], unit:
         root.present()?;
         Ok(())
     })();
-    match drawn {
-        Ok(()) => accessible(svg, title, description),
-        Err(error) => {
-            tracing::warn!(%error, title, "drawing a chart failed");
-            failed(title)
-        }
-    }
+    finish(drawn.map_err(|e| e.to_string()), svg, title, description)
 }
 
 #[cfg(test)]
