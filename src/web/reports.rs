@@ -10,7 +10,11 @@ use axum::Router;
 
 use super::{Chrome, PageError, WebSession, render};
 use crate::error::AppError;
+use crate::advocacy::asks;
+use crate::advocacy::candidates::{self, Rules};
 use crate::metrics::nps::{self, NpsFilter, NpsGroup};
+use crate::metrics::pipeline::{self, PipelineFilter};
+use crate::metrics::profitability;
 use crate::metrics::promise_kept::{self, Filter, Group, Tally};
 use crate::metrics::survey_health::{self, Health};
 use crate::{AppResult, AppState};
@@ -138,7 +142,143 @@ pub async fn tables(state: &AppState) -> AppResult<Vec<Table>> {
         columns: health_columns,
         rows: health_rows(&health.by_month, str::to_owned),
     });
+    tables.extend(pipeline_tables(state).await?);
+    tables.extend(advocacy_tables(state).await?);
     Ok(tables)
+}
+
+fn number(value: Option<f64>) -> String {
+    value.map_or_else(String::new, |v| format!("{v:.1}"))
+}
+
+async fn pipeline_tables(state: &AppState) -> AppResult<Vec<Table>> {
+    let metrics = pipeline::compute(&state.db, &PipelineFilter::default(), state.now()).await?;
+    let stages = Table {
+        id: "pipeline-stages",
+        title: format!(
+            "Time in stage (median closed-won to live: {} days)",
+            metrics.median_days_to_live.map_or("-".to_owned(), |d| format!("{d:.0}"))
+        ),
+        columns: vec!["Stage", "Target days", "Now in it", "On hold", "Median active days", "P90 active days", "On-hold days", "Over SLA"],
+        rows: metrics
+            .stages
+            .iter()
+            .map(|s| {
+                vec![
+                    s.name.clone(),
+                    s.sla_days.map(|d| d.to_string()).unwrap_or_default(),
+                    s.deals_now.to_string(),
+                    s.deals_on_hold.to_string(),
+                    number(s.median_active_days),
+                    number(s.p90_active_days),
+                    s.on_hold_days.to_string(),
+                    s.sla_breaches.to_string(),
+                ]
+            })
+            .collect(),
+    };
+    let mut conversion_rows = Vec::new();
+    for cohort in std::iter::once(&metrics.conversion.overall).chain(&metrics.conversion.cohorts) {
+        for reach in &cohort.stages {
+            conversion_rows.push(vec![
+                cohort.cohort.clone(),
+                cohort.deals.to_string(),
+                reach.key.clone(),
+                reach.reached.to_string(),
+                pct(reach.share),
+                pct(reach.from_previous),
+            ]);
+        }
+    }
+    let conversion = Table {
+        id: "pipeline-conversion",
+        title: "Stage-to-stage conversion by close cohort".to_owned(),
+        columns: vec!["Cohort", "Deals", "Stage", "Reached", "Of cohort %", "From stage before %"],
+        rows: conversion_rows,
+    };
+    let forecast = Table {
+        id: "pipeline-forecast",
+        title: format!("Go-live forecast ({} deals in flight)", metrics.forecast.in_flight),
+        columns: vec!["Within days", "Expected go-lives"],
+        rows: metrics.forecast.horizons.iter().map(|h| vec![h.days.to_string(), format!("{:.1}", h.expected_go_lives)]).collect(),
+    };
+    Ok(vec![stages, conversion, forecast])
+}
+
+async fn advocacy_tables(state: &AppState) -> AppResult<Vec<Table>> {
+    let economics = profitability::report(&state.db, profitability::DEFAULT_MONTHLY_CHURN, state.now()).await?;
+    let segments = Table {
+        id: "profitability-by-segment",
+        title: "Profitability by segment (3:1 line)".to_owned(),
+        columns: vec!["Segment", "Accounts", "With figures", "ARR", "Gross margin %", "LTV", "LTV:CAC", "Payback months"],
+        rows: economics
+            .segments
+            .iter()
+            .chain(std::iter::once(&economics.overall))
+            .map(|s| {
+                vec![
+                    s.segment.clone(),
+                    s.accounts.to_string(),
+                    s.with_economics.to_string(),
+                    format!("{:.0}", s.arr_total),
+                    number(s.gross_margin_pct),
+                    number(s.ltv),
+                    number(s.ltv_cac),
+                    number(s.payback_months),
+                ]
+            })
+            .collect(),
+    };
+    let accounts = Table {
+        id: "profitability-by-account",
+        title: "Profitability by account".to_owned(),
+        columns: vec!["Account", "Segment", "ARR", "Gross margin %", "CAC", "LTV", "LTV:CAC", "Payback months"],
+        rows: economics
+            .accounts
+            .iter()
+            .map(|a| {
+                vec![
+                    a.account.clone(),
+                    a.segment.clone().unwrap_or_default(),
+                    number(a.arr),
+                    number(a.gross_margin_pct),
+                    number(a.cac),
+                    number(a.ltv),
+                    number(a.ltv_cac),
+                    number(a.payback_months),
+                ]
+            })
+            .collect(),
+    };
+    let found = candidates::list(&state.db, &Rules::default(), state.now()).await?;
+    let candidates = Table {
+        id: "advocacy-candidates",
+        title: "Advocacy candidates, best first".to_owned(),
+        columns: vec!["Rank", "Contact", "Account", "Score", "Why"],
+        rows: found
+            .iter()
+            .map(|c| {
+                vec![
+                    c.rank.map(|r| r.to_string()).unwrap_or_default(),
+                    format!("{} <{}>", c.contact_name, c.contact_email),
+                    c.account.clone(),
+                    format!("{:.1}", c.score),
+                    c.summary.clone(),
+                ]
+            })
+            .collect(),
+    };
+    let outcomes = Table {
+        id: "advocacy-outcomes",
+        title: "Advocacy asks and their outcomes".to_owned(),
+        columns: vec!["Kind", "Pending", "Done", "Declined", "Total"],
+        rows: asks::outcomes(&state.db)
+            .await?
+            .iter()
+            .map(|o| vec![o.label.clone(), o.pending.to_string(), o.done.to_string(), o.declined.to_string(), o.total.to_string()])
+            .collect(),
+    };
+    Ok(vec![segments, accounts, candidates, outcomes])
 }
 
 #[derive(Template)]

@@ -285,6 +285,13 @@ async fn the_dashboard_and_reports_show_the_same_numbers_and_download_as_csv() {
     let reports = browser.get("/reports").await;
     let row = reports.all("#promise-kept-by-wave tbody tr")[0].text.clone();
     assert!(row.contains("6 months") && row.contains("80.0"), "{row}");
+    for table in ["pipeline-stages", "pipeline-conversion", "pipeline-forecast", "profitability-by-segment", "profitability-by-account", "advocacy-candidates", "advocacy-outcomes", "nps-by-wave", "survey-health-by-month"] {
+        assert_eq!(reports.count(&format!("section#{table} a[href=\"/reports/{table}.csv\"]")), 1, "{table} is on the reports page");
+    }
+    let stages = browser.get("/reports/pipeline-stages.csv").await;
+    assert!(stages.html.starts_with("Stage,Target days,Now in it"), "{}", stages.html);
+    assert!(stages.html.contains("Customer signed,7,2,"), "both fixture deals are in the first stage: {}", stages.html);
+    assert_eq!(browser.get("/reports/no-such-table.csv").await.status, StatusCode::NOT_FOUND);
     let csv = browser.get("/reports/promise-kept-by-wave.csv").await;
     assert_eq!(csv.status, StatusCode::OK);
     assert!(csv.headers["content-type"].to_str().unwrap_or_default().starts_with("text/csv"));
