@@ -8,8 +8,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, ApiQuery, ApiResult, ApiUser};
-use crate::AppState;
-use crate::auth::Role;
+use crate::{AppResult, AppState};
+use crate::auth::{CurrentUser, Role};
 use crate::error::AppError;
 use crate::pipeline::deals::{self, Created, DealFilter, DealSummary, DealUpdate, DealView, NewDeal};
 use crate::pipeline::evidence::{self, EvidenceInput};
@@ -76,16 +76,21 @@ async fn show_deal(State(state): State<AppState>, _user: ApiUser, Path(id): Path
     Ok(deal_response(&state, deal_id(&id)?).await?)
 }
 
+/// Runs a state-changing action for a member and answers with the deal.
+async fn act(state: &AppState, user: &CurrentUser, raw_id: &str, action: impl AsyncFnOnce(i32) -> AppResult<()>) -> ApiResult<Json<DealResponse>> {
+    user.require(Role::Member)?;
+    let id = deal_id(raw_id)?;
+    action(id).await?;
+    Ok(deal_response(state, id).await?)
+}
+
 async fn update_deal(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<DealUpdate>,
 ) -> ApiResult<Json<DealResponse>> {
-    user.require(Role::Member)?;
-    let id = deal_id(&id)?;
-    deals::update(&state.db, id, input, user.id, state.now()).await?;
-    Ok(deal_response(&state, id).await?)
+    act(&state, &user, &id, async |id| deals::update(&state.db, id, input, user.id, state.now()).await).await
 }
 
 async fn record_evidence(
@@ -94,10 +99,8 @@ async fn record_evidence(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<EvidenceInput>,
 ) -> ApiResult<(StatusCode, Json<DealResponse>)> {
-    user.require(Role::Member)?;
-    let id = deal_id(&id)?;
-    evidence::record(&state.db, id, input, user.id, state.now()).await?;
-    Ok((StatusCode::CREATED, deal_response(&state, id).await?))
+    let deal = act(&state, &user, &id, async |id| evidence::record(&state.db, id, input, user.id, state.now()).await.map(|_| ())).await?;
+    Ok((StatusCode::CREATED, deal))
 }
 
 async fn advance_deal(
@@ -106,10 +109,7 @@ async fn advance_deal(
     Path(id): Path<String>,
     ApiJson(NoBody {}): ApiJson<NoBody>,
 ) -> ApiResult<Json<DealResponse>> {
-    user.require(Role::Member)?;
-    let id = deal_id(&id)?;
-    gate::advance(&state.db, id, user.id, state.now()).await?;
-    Ok(deal_response(&state, id).await?)
+    act(&state, &user, &id, async |id| gate::advance(&state.db, id, user.id, state.now()).await.map(|_| ())).await
 }
 
 async fn move_back_deal(
@@ -118,10 +118,7 @@ async fn move_back_deal(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<MoveBackInput>,
 ) -> ApiResult<Json<DealResponse>> {
-    user.require(Role::Member)?;
-    let id = deal_id(&id)?;
-    gate::move_back(&state.db, id, input, user.id, state.now()).await?;
-    Ok(deal_response(&state, id).await?)
+    act(&state, &user, &id, async |id| gate::move_back(&state.db, id, input, user.id, state.now()).await.map(|_| ())).await
 }
 
 async fn hold_deal(
@@ -130,10 +127,7 @@ async fn hold_deal(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<HoldInput>,
 ) -> ApiResult<Json<DealResponse>> {
-    user.require(Role::Member)?;
-    let id = deal_id(&id)?;
-    holds::hold(&state.db, id, input, user.id, state.now()).await?;
-    Ok(deal_response(&state, id).await?)
+    act(&state, &user, &id, async |id| holds::hold(&state.db, id, input, user.id, state.now()).await).await
 }
 
 async fn resume_deal(
@@ -142,8 +136,5 @@ async fn resume_deal(
     Path(id): Path<String>,
     ApiJson(NoBody {}): ApiJson<NoBody>,
 ) -> ApiResult<Json<DealResponse>> {
-    user.require(Role::Member)?;
-    let id = deal_id(&id)?;
-    holds::resume(&state.db, id, user.id, state.now()).await?;
-    Ok(deal_response(&state, id).await?)
+    act(&state, &user, &id, async |id| holds::resume(&state.db, id, user.id, state.now()).await).await
 }
