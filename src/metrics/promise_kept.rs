@@ -334,8 +334,12 @@ async fn tally(
     // Join only what the filter and grouping need: the plain rate costs
     // about what the raw aggregate costs.
     let needs = |what: &str| conditions.iter().any(|c| c.contains(what)) || key.contains(what);
-    let mut joins = String::from("JOIN surveys s ON s.id = a.survey_id JOIN promises p ON p.id = a.promise_id ");
-    if needs("d.") || needs("acc.") || needs("w.") {
+    let mut joins = String::from("JOIN surveys s ON s.id = a.survey_id ");
+    let needs_deal = needs("d.") || needs("acc.") || needs("w.");
+    if needs_deal || needs("p.") {
+        joins.push_str("JOIN promises p ON p.id = a.promise_id ");
+    }
+    if needs_deal {
         joins.push_str("JOIN deals d ON d.id = p.deal_id ");
     }
     if needs("acc.") {
