@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::{account, contact, deal};
-use sea_orm::{DatabaseConnection, 
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +69,8 @@ impl AccountInput {
     /// Checks the account, naming fields under `prefix` (e.g. `account.`).
     pub fn check(&self, fields: &mut Fields, prefix: &str) -> ValidAccount {
         let name = fields.required(&format!("{prefix}name"), self.name.as_deref(), MAX_LINE);
-        let domain = fields.optional(&format!("{prefix}domain"), self.domain.as_deref(), MAX_LINE).map(|d| d.to_lowercase());
+        let domain =
+            fields.optional(&format!("{prefix}domain"), self.domain.as_deref(), MAX_LINE).map(|d| d.to_lowercase());
         if domain.as_deref().is_some_and(|d| !d.contains('.') || d.contains(['/', ' ', '@'])) {
             fields.error(&format!("{prefix}domain"), "must be a domain such as example.com");
         }
@@ -108,7 +109,11 @@ impl ContactInput {
 }
 
 /// The account with this name, created when it does not exist yet.
-pub async fn find_or_create(db: &impl ConnectionTrait, input: ValidAccount, now: DateTime<Utc>) -> AppResult<account::Model> {
+pub async fn find_or_create(
+    db: &impl ConnectionTrait,
+    input: ValidAccount,
+    now: DateTime<Utc>,
+) -> AppResult<account::Model> {
     if let Some(found) = account::Entity::find().filter(account::Column::Name.eq(&input.name)).one(db).await? {
         return Ok(found);
     }

@@ -95,7 +95,9 @@ fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLa
 /// Serves `router(state)` on `listener` until Ctrl-C or SIGTERM.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")
 }
 
 async fn shutdown_signal() {

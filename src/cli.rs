@@ -229,7 +229,8 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
 impl Cli {
     /// The settings these flags and variables describe.
     pub fn config(&self, listen: SocketAddr) -> Config {
-        let base_url = self.base_url.clone().unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_owned();
+        let base_url =
+            self.base_url.clone().unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_owned();
         let mut schedules = crate::config::default_schedules();
         for (job, cron) in &mut schedules {
             let variable = format!("AFTERCARE_SCHEDULE_{}", job.to_uppercase().replace('-', "_"));

@@ -3,7 +3,12 @@
 use sea_orm_migration::prelude::*;
 
 /// A foreign key from `table.column` to `target.id`.
-pub fn fk(table: &'static str, column: &'static str, target: &'static str, on_delete: ForeignKeyAction) -> ForeignKeyCreateStatement {
+pub fn fk(
+    table: &'static str,
+    column: &'static str,
+    target: &'static str,
+    on_delete: ForeignKeyAction,
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .name(format!("fk_{table}_{column}"))
         .from(table, column)
@@ -24,4 +29,3 @@ pub fn index(table: &'static str, columns: &[&'static str], unique: bool) -> Ind
     }
     index.take()
 }
-

@@ -27,7 +27,9 @@ impl MigrationTrait for Migration {
         use ForeignKeyAction::{Cascade, Restrict, SetNull};
 
         // SQLite adds one column per ALTER TABLE.
-        for column in [boolean("survey_recipient").default(false).take(), timestamp_with_time_zone_null("unsubscribed_at")] {
+        for column in
+            [boolean("survey_recipient").default(false).take(), timestamp_with_time_zone_null("unsubscribed_at")]
+        {
             manager.alter_table(Table::alter().table("contacts").add_column(column).take()).await?;
         }
         manager.alter_table(Table::alter().table("deals").add_column(date_null("churned_on")).take()).await?;

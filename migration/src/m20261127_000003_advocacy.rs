@@ -52,7 +52,9 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_index(Index::drop().name("ix_survey_waves_survey_id").table("survey_waves").to_owned()).await?;
-        manager.drop_index(Index::drop().name("ix_survey_answers_promise_id").table("survey_answers").to_owned()).await?;
+        manager
+            .drop_index(Index::drop().name("ix_survey_answers_promise_id").table("survey_answers").to_owned())
+            .await?;
         manager.drop_table(Table::drop().table("advocacy_asks").take()).await?;
         for column in ACCOUNT_COLUMNS {
             manager.alter_table(Table::alter().table("accounts").drop_column(column).take()).await?;

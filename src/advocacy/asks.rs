@@ -24,7 +24,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use entity::{account, advocacy_ask, contact, deal, survey};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 
@@ -103,7 +104,11 @@ fn status_of(touches: &[Touch], budget: AskBudget, now: DateTime<Utc>) -> Budget
     let mut next_ask_from: Option<DateTime<Utc>> = None;
     if let Some(recent) = recent {
         let days = (now - recent.at).num_days();
-        let what = if recent.what == "survey" { "a survey".to_owned() } else { format!("a {}", kind::label(&recent.what).to_lowercase()) };
+        let what = if recent.what == "survey" {
+            "a survey".to_owned()
+        } else {
+            format!("a {}", kind::label(&recent.what).to_lowercase())
+        };
         blocked_because.push(format!(
             "asked {} ago ({what} on {}); one ask per {} days",
             plural(days, "day"),
@@ -287,17 +292,23 @@ async fn contact_for(db: &impl ConnectionTrait, email: &str, deal: Option<&deal:
     };
     match (chosen.len(), deal) {
         (1, _) => Ok(chosen.remove(0)),
-        (0, Some(deal)) => {
-            Err(AppError::field("contact_email", format!("{email} is not a contact of the account of deal {}", deal.id)))
-        }
+        (0, Some(deal)) => Err(AppError::field(
+            "contact_email",
+            format!("{email} is not a contact of the account of deal {}", deal.id),
+        )),
         (0, None) => Err(AppError::field("contact_email", format!("no contact has the email {email}"))),
-        _ => Err(AppError::field("contact_email", format!("{email} is a contact of several accounts; give deal_id too"))),
+        _ => {
+            Err(AppError::field("contact_email", format!("{email} is a contact of several accounts; give deal_id too")))
+        }
     }
 }
 
 /// The 409 for an ask beyond the budget, naming the contact and the date.
 fn budget_refusal(who: &contact::Model, status: &BudgetStatus) -> AppError {
-    let next = status.next_ask_from.map(|at| format!("; the next ask is possible from {}", at.date_naive())).unwrap_or_default();
+    let next = status
+        .next_ask_from
+        .map(|at| format!("; the next ask is possible from {}", at.date_naive()))
+        .unwrap_or_default();
     AppError::conflict(
         "ask_budget_exhausted",
         format!(
@@ -337,8 +348,10 @@ pub async fn record(
     // On PostgreSQL concurrent asks of one contact queue here, so the
     // budget is checked against every committed ask; SQLite's write lock
     // (taken by `begin_write`) already serialises them.
-    let found = contact::Entity::find_by_id(found.id).lock_exclusive().one(&txn).await?.ok_or(AppError::NotFound("contact"))?;
-    let status = budgets(&txn, &[found.id], budget, now).await?.remove(&found.id).unwrap_or_else(|| status_of(&[], budget, now));
+    let found =
+        contact::Entity::find_by_id(found.id).lock_exclusive().one(&txn).await?.ok_or(AppError::NotFound("contact"))?;
+    let status =
+        budgets(&txn, &[found.id], budget, now).await?.remove(&found.id).unwrap_or_else(|| status_of(&[], budget, now));
     if !status.may_ask {
         return Err(budget_refusal(&found, &status));
     }
@@ -379,19 +392,29 @@ pub async fn record_outcome(
     fields.finish()?;
 
     let txn = crate::db::begin_write(db).await?;
-    let ask = advocacy_ask::Entity::find_by_id(id).lock_exclusive().one(&txn).await?.ok_or(AppError::NotFound("advocacy ask"))?;
+    let ask = advocacy_ask::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("advocacy ask"))?;
     if ask.outcome != outcome::PENDING {
         let on = ask.outcome_at.map(|at| format!(" on {}", at.date_naive())).unwrap_or_default();
         return Err(AppError::conflict(
             "outcome_already_recorded",
-            format!("this ask's outcome was already recorded as {}{on}; an ask's history is not rewritten", ask.outcome),
+            format!(
+                "this ask's outcome was already recorded as {}{on}; an ask's history is not rewritten",
+                ask.outcome
+            ),
         ));
     }
     let mut fields = Fields::new();
     let done = result == outcome::DONE;
     let published = [kind::REVIEW, kind::CASE_STUDY, kind::TESTIMONIAL].contains(&ask.kind.as_str());
     if done && published && link.is_none() {
-        fields.error("link", format!("is required for a done {}: the link to what it produced", kind::label(&ask.kind).to_lowercase()));
+        fields.error(
+            "link",
+            format!("is required for a done {}: the link to what it produced", kind::label(&ask.kind).to_lowercase()),
+        );
     }
     if !done && link.is_some() {
         fields.error("link", "only a done ask has a link");
@@ -580,8 +603,14 @@ mod tests {
         // Two this quarter (both 91 days ago, on 1 July): the quarter is used up.
         let twice = [touch(at(2026, 7, 1)), touch(at(2026, 7, 1))];
         let status = status_of(&twice, budget, now);
-        assert_eq!((status.may_ask, status.asked_recently, status.quarter_used, status.left_this_quarter), (false, false, true, 0));
-        assert_eq!(status.next_ask_from, Some(Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).single().expect("an instant")));
+        assert_eq!(
+            (status.may_ask, status.asked_recently, status.quarter_used, status.left_this_quarter),
+            (false, false, true, 0)
+        );
+        assert_eq!(
+            status.next_ask_from,
+            Some(Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).single().expect("an instant"))
+        );
         assert!(status_of(&twice[..1], budget, now).may_ask);
         assert_eq!(status_of(&[], budget, now).left_this_quarter, 2);
         // A survey 10 days ago spends the quarter's budget but starts no quiet period.

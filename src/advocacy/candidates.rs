@@ -37,13 +37,13 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use entity::{account, contact, deal, stage, stage_transition, survey, survey_answer, survey_response, survey_wave};
-use sea_orm::{QuerySelect, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
 use super::asks::{self, AskBudget, plural};
+use crate::AppResult;
 use crate::metrics::profitability::{self, DEFAULT_MONTHLY_CHURN};
 use crate::surveys::{Verdict, status};
-use crate::AppResult;
 
 /// The rules, each adjustable; [`Rules::default`] are the product's.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,7 +176,12 @@ pub async fn assess(db: &impl ConnectionTrait, rules: &Rules, now: DateTime<Utc>
 /// Judges contacts; with `promoters_only`, only those whose latest answer
 /// could pass the recommend-score rule are looked at in detail (most
 /// contacts are not promoters, so this keeps the list fast at scale).
-async fn judge_contacts(db: &impl ConnectionTrait, rules: &Rules, now: DateTime<Utc>, promoters_only: bool) -> AppResult<Vec<Candidate>> {
+async fn judge_contacts(
+    db: &impl ConnectionTrait,
+    rules: &Rules,
+    now: DateTime<Utc>,
+    promoters_only: bool,
+) -> AppResult<Vec<Candidate>> {
     // The latest answered survey of each contact, from a narrow query: at a
     // hundred thousand contacts, whole rows would dominate the time.
     let answered: Vec<(i32, i32, Option<DateTime<Utc>>)> = survey::Entity::find()
@@ -227,10 +232,14 @@ async fn judge_contacts(db: &impl ConnectionTrait, rules: &Rules, now: DateTime<
     let mut waves: HashMap<i32, Vec<survey_wave::Model>> = HashMap::new();
     for chunk in survey_ids.chunks(crate::db::IN_LIST) {
         let ids = chunk.iter().copied();
-        for a in survey_answer::Entity::find().filter(survey_answer::Column::SurveyId.is_in(ids.clone())).all(db).await? {
+        for a in
+            survey_answer::Entity::find().filter(survey_answer::Column::SurveyId.is_in(ids.clone())).all(db).await?
+        {
             answers.entry(a.survey_id).or_default().push(a);
         }
-        for r in survey_response::Entity::find().filter(survey_response::Column::SurveyId.is_in(ids.clone())).all(db).await? {
+        for r in
+            survey_response::Entity::find().filter(survey_response::Column::SurveyId.is_in(ids.clone())).all(db).await?
+        {
             responses.insert(r.survey_id, r);
         }
         for w in survey_wave::Entity::find().filter(survey_wave::Column::SurveyId.is_in(ids)).all(db).await? {
@@ -263,7 +272,8 @@ async fn judge_contacts(db: &impl ConnectionTrait, rules: &Rules, now: DateTime<
     let deal_ids: Vec<i32> = deals_of_account.values().flatten().map(|d| d.id).collect();
     let last_stage = stage::Entity::find().order_by_desc(stage::Column::Position).one(db).await?;
     let live_dates = go_live_dates(db, last_stage.as_ref(), &deal_ids).await?;
-    let stage_names: HashMap<i32, String> = stage::Entity::find().all(db).await?.into_iter().map(|s| (s.id, s.name)).collect();
+    let stage_names: HashMap<i32, String> =
+        stage::Entity::find().all(db).await?.into_iter().map(|s| (s.id, s.name)).collect();
     let budgets = asks::budgets(db, &contact_ids, rules.budget, now).await?;
     let churn = profitability::churn_rate(db, rules.configured_churn, now).await?;
 
@@ -272,7 +282,8 @@ async fn judge_contacts(db: &impl ConnectionTrait, rules: &Rules, now: DateTime<
         let Some(who) = contacts.get(contact_id) else { continue };
         let account = accounts.get(&s.account_id);
         let account_deals = deals_of_account.get(&s.account_id).map(Vec::as_slice).unwrap_or_default();
-        let covered_ids: HashSet<i32> = waves.get(&s.id).map(|ws| ws.iter().map(|w| w.deal_id).collect()).unwrap_or_default();
+        let covered_ids: HashSet<i32> =
+            waves.get(&s.id).map(|ws| ws.iter().map(|w| w.deal_id).collect()).unwrap_or_default();
         let covered: Vec<&deal::Model> = if covered_ids.is_empty() {
             account_deals.iter().collect()
         } else {
@@ -388,8 +399,11 @@ fn judge(facts: &Facts<'_>, rules: &Rules, today: NaiveDate) -> Candidate {
     }
 
     // Promises.
-    let count = |v: Verdict| u32::try_from(facts.answers.iter().filter(|a| a.verdict == v.as_str()).count()).unwrap_or(u32::MAX);
-    let (kept, partly, not_kept, too_early) = (count(Verdict::Kept), count(Verdict::Partly), count(Verdict::NotKept), count(Verdict::TooEarly));
+    let count = |v: Verdict| {
+        u32::try_from(facts.answers.iter().filter(|a| a.verdict == v.as_str()).count()).unwrap_or(u32::MAX)
+    };
+    let (kept, partly, not_kept, too_early) =
+        (count(Verdict::Kept), count(Verdict::Partly), count(Verdict::NotKept), count(Verdict::TooEarly));
     let judged = kept + partly + not_kept;
     let kept_rate = (judged > 0).then(|| f64::from(kept) / f64::from(judged));
     if rules.reject_not_kept && not_kept > 0 {

@@ -13,7 +13,9 @@ use crate::advocacy::asks::{self, AskBudget, AskView, NewAsk, OutcomeCounts, Out
 use crate::advocacy::candidates::{self, Candidate, Rules};
 use crate::auth::Role;
 use crate::error::AppError;
-use crate::metrics::profitability::{self, AccountEconomics, DEFAULT_MONTHLY_CHURN, EconomicsInput, ProfitabilityReport};
+use crate::metrics::profitability::{
+    self, AccountEconomics, DEFAULT_MONTHLY_CHURN, EconomicsInput, ProfitabilityReport,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -8,7 +8,6 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, ApiQuery, ApiResult, ApiUser};
-use crate::{AppResult, AppState};
 use crate::auth::{CurrentUser, Role};
 use crate::error::AppError;
 use crate::pipeline::deals::{self, Created, DealFilter, DealSummary, DealUpdate, DealView, NewDeal};
@@ -16,6 +15,7 @@ use crate::pipeline::evidence::{self, EvidenceInput};
 use crate::pipeline::gate::{self, MoveBackInput};
 use crate::pipeline::holds::{self, HoldInput};
 use crate::surveys::promises::{self, PromiseView};
+use crate::{AppResult, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -72,12 +72,21 @@ async fn create_deal(
     Ok((status, deal_response(&state, id).await?))
 }
 
-async fn show_deal(State(state): State<AppState>, _user: ApiUser, Path(id): Path<String>) -> ApiResult<Json<DealResponse>> {
+async fn show_deal(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DealResponse>> {
     Ok(deal_response(&state, deal_id(&id)?).await?)
 }
 
 /// Runs a state-changing action for a member and answers with the deal.
-async fn act(state: &AppState, user: &CurrentUser, raw_id: &str, action: impl AsyncFnOnce(i32) -> AppResult<()>) -> ApiResult<Json<DealResponse>> {
+async fn act(
+    state: &AppState,
+    user: &CurrentUser,
+    raw_id: &str,
+    action: impl AsyncFnOnce(i32) -> AppResult<()>,
+) -> ApiResult<Json<DealResponse>> {
     user.require(Role::Member)?;
     let id = deal_id(raw_id)?;
     action(id).await?;
@@ -99,7 +108,10 @@ async fn record_evidence(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<EvidenceInput>,
 ) -> ApiResult<(StatusCode, Json<DealResponse>)> {
-    let deal = act(&state, &user, &id, async |id| evidence::record(&state.db, id, input, user.id, state.now()).await.map(|_| ())).await?;
+    let deal = act(&state, &user, &id, async |id| {
+        evidence::record(&state.db, id, input, user.id, state.now()).await.map(|_| ())
+    })
+    .await?;
     Ok((StatusCode::CREATED, deal))
 }
 
@@ -118,7 +130,8 @@ async fn move_back_deal(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<MoveBackInput>,
 ) -> ApiResult<Json<DealResponse>> {
-    act(&state, &user, &id, async |id| gate::move_back(&state.db, id, input, user.id, state.now()).await.map(|_| ())).await
+    act(&state, &user, &id, async |id| gate::move_back(&state.db, id, input, user.id, state.now()).await.map(|_| ()))
+        .await
 }
 
 async fn hold_deal(

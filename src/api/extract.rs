@@ -8,10 +8,10 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
+use crate::AppState;
 use crate::auth::{CurrentUser, tokens};
 use crate::error::AppError;
 use crate::validate::serde_field_error;
-use crate::AppState;
 
 /// The user behind the request's bearer token.
 #[derive(Debug, Clone)]
@@ -51,7 +51,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             });
         let bytes = Bytes::from_request(req, state).await.map_err(|_| ApiError::PayloadTooLarge)?;
         // Actions without a body (advance, resume) may omit it entirely.
-        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else {
+        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Bytes::from_static(b"{}")
+        } else {
             if !is_json {
                 return Err(ApiError::UnsupportedMediaType);
             }

@@ -44,7 +44,11 @@ async fn promise_kept_trend(
     Ok(Json(Trend { months, target: promise_kept::TARGET, ambition: promise_kept::AMBITION }))
 }
 
-async fn nps_score(State(state): State<AppState>, _user: ApiUser, ApiQuery(filter): ApiQuery<NpsFilter>) -> ApiResult<Json<Nps>> {
+async fn nps_score(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    ApiQuery(filter): ApiQuery<NpsFilter>,
+) -> ApiResult<Json<Nps>> {
     Ok(Json(nps::compute(&state.db, &filter).await?))
 }
 

@@ -59,9 +59,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message, fields, extra): (StatusCode, &str, String, FieldErrors, Option<serde_json::Value>) =
             match self {
-                ApiError::MalformedJson(detail) => {
-                    (StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {detail}"), FieldErrors::new(), None)
-                }
+                ApiError::MalformedJson(detail) => (
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("the body is not valid JSON: {detail}"),
+                    FieldErrors::new(),
+                    None,
+                ),
                 ApiError::UnsupportedMediaType => (
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_media_type",
@@ -85,10 +89,20 @@ impl IntoResponse for ApiError {
                         AppError::ExitCriteriaUnmet(unmet) => {
                             let ids: Vec<i32> = unmet.iter().map(|c| c.id).collect();
                             let extra = json!({"unmet_criteria": unmet, "unmet_criterion_ids": ids});
-                            (StatusCode::UNPROCESSABLE_ENTITY, "exit_criteria_unmet", message, FieldErrors::new(), Some(extra))
+                            (
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                "exit_criteria_unmet",
+                                message,
+                                FieldErrors::new(),
+                                Some(extra),
+                            )
                         }
-                        AppError::Conflict { code, .. } => (StatusCode::CONFLICT, code, message, FieldErrors::new(), None),
-                        AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", message, FieldErrors::new(), None),
+                        AppError::Conflict { code, .. } => {
+                            (StatusCode::CONFLICT, code, message, FieldErrors::new(), None)
+                        }
+                        AppError::NotFound(_) => {
+                            (StatusCode::NOT_FOUND, "not_found", message, FieldErrors::new(), None)
+                        }
                         AppError::Unauthenticated => (
                             StatusCode::UNAUTHORIZED,
                             "unauthenticated",

@@ -47,7 +47,11 @@ async fn list_surveys(
     Ok(Json(queries::list(&state.db, &filter).await?))
 }
 
-async fn show_survey(State(state): State<AppState>, _user: ApiUser, Path(id): Path<String>) -> ApiResult<Json<SurveyDetail>> {
+async fn show_survey(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SurveyDetail>> {
     Ok(Json(queries::get(&state.db, id_of(&id, "survey")?).await?))
 }
 

@@ -56,9 +56,6 @@ pub async fn find(db: &impl ConnectionTrait, secret: &str, now: DateTime<Utc>) -
 
 /// Ends the session behind a cookie secret.
 pub async fn delete(db: &impl ConnectionTrait, secret: &str) -> AppResult<()> {
-    session::Entity::delete_many()
-        .filter(session::Column::TokenHash.eq(tokens::digest(secret)))
-        .exec(db)
-        .await?;
+    session::Entity::delete_many().filter(session::Column::TokenHash.eq(tokens::digest(secret))).exec(db).await?;
     Ok(())
 }

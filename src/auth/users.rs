@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::user;
-use sea_orm::{DatabaseConnection, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{CurrentUser, Role, password};
@@ -116,7 +118,8 @@ pub async fn update(
     actor: &CurrentUser,
     now: DateTime<Utc>,
 ) -> AppResult<UserInfo> {
-    let role = Role::parse(role).ok_or_else(|| AppError::field("role", "must be one of admin, manager, member, viewer"))?;
+    let role =
+        Role::parse(role).ok_or_else(|| AppError::field("role", "must be one of admin, manager, member, viewer"))?;
     if id == actor.id && (role != actor.role || !active) {
         return Err(AppError::conflict("own_account", "you cannot change your own role or deactivate yourself"));
     }

@@ -12,20 +12,20 @@ use entity::{deal, outbox_message, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
+use crate::AppResult;
 use crate::accounts::{AccountInput, ContactInput};
 use crate::auth::users::{self, NewUser};
+use crate::config::Config;
+use crate::mail::outbox;
+use crate::metrics::profitability::{self, EconomicsInput};
 use crate::pipeline::deals::{self, DealUpdate, NewDeal, OwnersInput};
 use crate::pipeline::evidence::{self, EvidenceInput};
 use crate::pipeline::gate::{self, MoveBackInput};
 use crate::pipeline::holds::{self, HoldInput};
 use crate::pipeline::stages;
-use crate::metrics::profitability::{self, EconomicsInput};
 use crate::surveys::promises::{self, PromiseInput};
 use crate::surveys::queries::{self, SurveyFilter};
 use crate::surveys::{followups, page, planner, reminders};
-use crate::mail::outbox;
-use crate::config::Config;
-use crate::AppResult;
 
 /// The demo admin's login.
 pub const DEMO_ADMIN_EMAIL: &str = "admin@demo.aftercare.test";
@@ -73,7 +73,8 @@ const TEAM: [(&str, &str, &str); 10] = [
     ("Elena Rossi", "member", "elena@demo.aftercare.test"),
     ("Hugo Laurent", "viewer", "hugo@demo.aftercare.test"),
 ];
-const ACCOUNT_MANAGERS: [&str; 3] = ["sofia@demo.aftercare.test", "liam@demo.aftercare.test", "noor@demo.aftercare.test"];
+const ACCOUNT_MANAGERS: [&str; 3] =
+    ["sofia@demo.aftercare.test", "liam@demo.aftercare.test", "noor@demo.aftercare.test"];
 const CSMS: [&str; 2] = ["priya@demo.aftercare.test", "tom@demo.aftercare.test"];
 const IMPLEMENTATION_LEADS: [&str; 2] = ["jonas@demo.aftercare.test", "elena@demo.aftercare.test"];
 
@@ -202,7 +203,10 @@ pub async fn load(db: &DatabaseConnection, config: &Config, now: DateTime<Utc>) 
         // recently, as a growing team's book looks.
         let n = index as i64;
         let age_days = 2 + (n * n * 540) / (COMPANIES.len() as i64).pow(2) + dice.range(0, 4);
-        let won_at = (now - Duration::days(age_days)).date_naive().and_time(NaiveTime::from_hms_opt(10, 0, 0).unwrap_or_default()).and_utc();
+        let won_at = (now - Duration::days(age_days))
+            .date_naive()
+            .and_time(NaiveTime::from_hms_opt(10, 0, 0).unwrap_or_default())
+            .and_utc();
         let am = ACCOUNT_MANAGERS[index % ACCOUNT_MANAGERS.len()];
         let csm = CSMS[index % CSMS.len()];
         let lead = IMPLEMENTATION_LEADS[(index / 2) % IMPLEMENTATION_LEADS.len()];
@@ -255,7 +259,11 @@ pub async fn load(db: &DatabaseConnection, config: &Config, now: DateTime<Utc>) 
         }
         for n in 0..dice.range(1, 3) {
             let (text, category, target) = PROMISES[(index * 5 + n as usize * 7) % PROMISES.len()];
-            let input = PromiseInput { text: Some(text.to_owned()), category: Some(category.to_owned()), target: Some(target.to_owned()) };
+            let input = PromiseInput {
+                text: Some(text.to_owned()),
+                category: Some(category.to_owned()),
+                target: Some(target.to_owned()),
+            };
             promises::add(db, deal_id, input, None, am_id, won_at).await?;
         }
         let lead_id = users::id_by_email(db, "owner", lead).await?;
@@ -296,8 +304,14 @@ pub async fn load(db: &DatabaseConnection, config: &Config, now: DateTime<Utc>) 
             if index == 17 && step == 1 {
                 let reason = "Customer withdrew the plan sign-off after a reorganisation".to_owned();
                 gate::advance(db, deal_id, lead_id, done_at).await?;
-                gate::move_back(db, deal_id, MoveBackInput { reason: Some(reason) }, lead_id, done_at + Duration::days(2))
-                    .await?;
+                gate::move_back(
+                    db,
+                    deal_id,
+                    MoveBackInput { reason: Some(reason) },
+                    lead_id,
+                    done_at + Duration::days(2),
+                )
+                .await?;
                 at = done_at + Duration::days(2);
                 break;
             }
@@ -328,7 +342,12 @@ pub async fn load(db: &DatabaseConnection, config: &Config, now: DateTime<Utc>) 
 
 /// Replays the survey jobs week by week over the past, and has most
 /// customers answer, so surveys, verdicts and follow-ups look lived-in.
-async fn survey_history(db: &DatabaseConnection, config: &Config, now: DateTime<Utc>, dice: &mut Dice) -> AppResult<()> {
+async fn survey_history(
+    db: &DatabaseConnection,
+    config: &Config,
+    now: DateTime<Utc>,
+    dice: &mut Dice,
+) -> AppResult<()> {
     let policy = &config.surveys;
     let mut at = now - Duration::days(560);
     while at < now {
@@ -354,7 +373,10 @@ async fn survey_history(db: &DatabaseConnection, config: &Config, now: DateTime<
                 };
                 pairs.push((format!("verdict_{}", promise.id), verdict.to_owned()));
                 if roll % 9 == 0 {
-                    pairs.push((format!("comment_{}", promise.id), COMMENTS[(roll as usize) % COMMENTS.len()].to_owned()));
+                    pairs.push((
+                        format!("comment_{}", promise.id),
+                        COMMENTS[(roll as usize) % COMMENTS.len()].to_owned(),
+                    ));
                 }
             }
             let nps = dice.range(5, 10).max(dice.range(3, 10));
@@ -380,7 +402,14 @@ async fn survey_history(db: &DatabaseConnection, config: &Config, now: DateTime<
     for followup in followups::list(db, Some(followups::status::OPEN), None).await? {
         if now - followup.opened_at > Duration::days(30) && followup.id % 3 != 0 {
             let note = Some("Walked the customer through the fix; they confirmed it works now.".to_owned());
-            followups::resolve(db, followup.id, followups::ResolveInput { note }, admin, followup.opened_at + Duration::days(9)).await?;
+            followups::resolve(
+                db,
+                followup.id,
+                followups::ResolveInput { note },
+                admin,
+                followup.opened_at + Duration::days(9),
+            )
+            .await?;
         }
     }
     // The replayed past was delivered long ago; only this week's mail waits

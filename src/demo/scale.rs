@@ -5,7 +5,9 @@
 //! seconds, not hours; it is not a replay of the rules like the small demo.
 
 use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
-use entity::{account, contact, deal, promise, stage, stage_transition, survey, survey_answer, survey_response, survey_wave, user};
+use entity::{
+    account, contact, deal, promise, stage, stage_transition, survey, survey_answer, survey_response, survey_wave, user,
+};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait, QueryOrder,
 };
@@ -31,7 +33,11 @@ pub struct ScaleSummary {
 
 impl std::fmt::Display for ScaleSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Generated {} deals, {} promises, {} surveys, {} verdicts", self.deals, self.promises, self.surveys, self.verdicts)
+        write!(
+            f,
+            "Generated {} deals, {} promises, {} surveys, {} verdicts",
+            self.deals, self.promises, self.surveys, self.verdicts
+        )
     }
 }
 
@@ -118,29 +124,27 @@ pub async fn generate(db: &DatabaseConnection, count: usize, now: DateTime<Utc>)
         let age = dice.range(1, 1095);
         let won: NaiveDate = (now - Duration::days(age)).date_naive();
         let won_at = won.and_hms_opt(10, 0, 0).unwrap_or_default().and_utc();
-        accounts
-            .push(account::ActiveModel {
-                id: Set(account_id),
-                name: Set(format!("Customer {account_id:06}")),
-                domain: Set(Some(format!("customer{account_id}.example"))),
-                segment: Set(Some((*dice.pick(&segments)).to_owned())),
-                created_at: Set(won_at),
-                arr_cents: Set(Some(dice.range(10_000, 400_000) * 100)),
-                gross_margin_pct: Set(Some(dice.range(55, 85) as f64)),
-                cac_cents: Set(Some(dice.range(5_000, 120_000) * 100)),
-            });
-        contacts
-            .push(contact::ActiveModel {
-                id: Set(contact_id),
-                account_id: Set(account_id),
-                name: Set(format!("Contact {contact_id}")),
-                email: Set(format!("lead@customer{account_id}.example")),
-                role: Set(Some("Project lead".to_owned())),
-                language: Set(if n % 4 == 0 { "nl" } else { "en" }.to_owned()),
-                created_at: Set(won_at),
-                survey_recipient: Set(true),
-                unsubscribed_at: Set(None),
-            });
+        accounts.push(account::ActiveModel {
+            id: Set(account_id),
+            name: Set(format!("Customer {account_id:06}")),
+            domain: Set(Some(format!("customer{account_id}.example"))),
+            segment: Set(Some((*dice.pick(&segments)).to_owned())),
+            created_at: Set(won_at),
+            arr_cents: Set(Some(dice.range(10_000, 400_000) * 100)),
+            gross_margin_pct: Set(Some(dice.range(55, 85) as f64)),
+            cac_cents: Set(Some(dice.range(5_000, 120_000) * 100)),
+        });
+        contacts.push(contact::ActiveModel {
+            id: Set(contact_id),
+            account_id: Set(account_id),
+            name: Set(format!("Contact {contact_id}")),
+            email: Set(format!("lead@customer{account_id}.example")),
+            role: Set(Some("Project lead".to_owned())),
+            language: Set(if n % 4 == 0 { "nl" } else { "en" }.to_owned()),
+            created_at: Set(won_at),
+            survey_recipient: Set(true),
+            unsubscribed_at: Set(None),
+        });
         // Older deals are further along; some stall.
         let stage_index = match age {
             0..=10 => 0,
@@ -151,68 +155,65 @@ pub async fn generate(db: &DatabaseConnection, count: usize, now: DateTime<Utc>)
         }
         .min(final_stage);
         let mut entered = won_at;
-        moves
-            .push(stage_transition::ActiveModel {
-                deal_id: Set(deal_id),
-                from_stage_id: Set(None),
-                to_stage_id: Set(stages[0].id),
-                kind: Set("created".to_owned()),
-                actor_id: Set(None),
-                at: Set(won_at),
-                ..Default::default()
-            });
+        moves.push(stage_transition::ActiveModel {
+            deal_id: Set(deal_id),
+            from_stage_id: Set(None),
+            to_stage_id: Set(stages[0].id),
+            kind: Set("created".to_owned()),
+            actor_id: Set(None),
+            at: Set(won_at),
+            ..Default::default()
+        });
         for step in 1..=stage_index {
             let typical = i64::from(stages[step - 1].sla_days.unwrap_or(14));
-            let next = (entered + Duration::days(dice.range(typical / 3, typical * 3 / 2).max(1))).min(now - Duration::hours(1));
-            moves
-                .push(stage_transition::ActiveModel {
-                    deal_id: Set(deal_id),
-                    from_stage_id: Set(Some(stages[step - 1].id)),
-                    to_stage_id: Set(stages[step].id),
-                    kind: Set("advance".to_owned()),
-                    actor_id: Set(Some(*dice.pick(&users))),
-                    at: Set(next),
-                    ..Default::default()
-                });
+            let next = (entered + Duration::days(dice.range(typical / 3, typical * 3 / 2).max(1)))
+                .min(now - Duration::hours(1));
+            moves.push(stage_transition::ActiveModel {
+                deal_id: Set(deal_id),
+                from_stage_id: Set(Some(stages[step - 1].id)),
+                to_stage_id: Set(stages[step].id),
+                kind: Set("advance".to_owned()),
+                actor_id: Set(Some(*dice.pick(&users))),
+                at: Set(next),
+                ..Default::default()
+            });
             entered = next;
         }
-        deals
-            .push(deal::ActiveModel {
-                id: Set(deal_id),
-                account_id: Set(account_id),
-                name: Set(format!("Customer {account_id:06} - plan")),
-                external_id: Set(Some(format!("scale-{deal_id}"))),
-                amount_cents: Set(Some(dice.range(10_000, 400_000) * 100)),
-                currency: Set(Some("EUR".to_owned())),
-                closed_won_on: Set(won),
-                stage_id: Set(stages[stage_index].id),
-                stage_entered_at: Set(entered),
-                account_manager_id: Set(Some(*dice.pick(&users))),
-                implementation_lead_id: Set(Some(*dice.pick(&users))),
-                csm_id: Set(Some(*dice.pick(&users))),
-                next_call_at: Set(None),
-                next_call_lead_id: Set(None),
-                next_call_scheduler_id: Set(None),
-                created_at: Set(won_at),
-                updated_at: Set(entered),
-                churned_on: Set(None),
-            });
+        deals.push(deal::ActiveModel {
+            id: Set(deal_id),
+            account_id: Set(account_id),
+            name: Set(format!("Customer {account_id:06} - plan")),
+            external_id: Set(Some(format!("scale-{deal_id}"))),
+            amount_cents: Set(Some(dice.range(10_000, 400_000) * 100)),
+            currency: Set(Some("EUR".to_owned())),
+            closed_won_on: Set(won),
+            stage_id: Set(stages[stage_index].id),
+            stage_entered_at: Set(entered),
+            account_manager_id: Set(Some(*dice.pick(&users))),
+            implementation_lead_id: Set(Some(*dice.pick(&users))),
+            csm_id: Set(Some(*dice.pick(&users))),
+            next_call_at: Set(None),
+            next_call_lead_id: Set(None),
+            next_call_scheduler_id: Set(None),
+            created_at: Set(won_at),
+            updated_at: Set(entered),
+            churned_on: Set(None),
+        });
         let own: Vec<i32> = (0..5).map(|k| promise_id + k).collect();
         promise_id += 5;
         for (k, id) in own.iter().enumerate() {
-            promises
-                .push(promise::ActiveModel {
-                    id: Set(*id),
-                    deal_id: Set(deal_id),
-                    text: Set(format!("Promise {} of deal {deal_id}", k + 1)),
-                    category: Set(Some(categories[k % categories.len()].to_owned())),
-                    target: Set(None),
-                    recorded_by_id: Set(None),
-                    created_at: Set(won_at),
-                    locked_at: Set(None),
-                    retired_at: Set(None),
-                    replaces_id: Set(None),
-                });
+            promises.push(promise::ActiveModel {
+                id: Set(*id),
+                deal_id: Set(deal_id),
+                text: Set(format!("Promise {} of deal {deal_id}", k + 1)),
+                category: Set(Some(categories[k % categories.len()].to_owned())),
+                target: Set(None),
+                recorded_by_id: Set(None),
+                created_at: Set(won_at),
+                locked_at: Set(None),
+                retired_at: Set(None),
+                replaces_id: Set(None),
+            });
         }
         summary.promises += own.len();
         for months in [6u32, 9, 12] {
@@ -223,33 +224,38 @@ pub async fn generate(db: &DatabaseConnection, count: usize, now: DateTime<Utc>)
             }
             let answered = dice.range(0, 9) < 8 && sent_at + Duration::days(5) < now;
             let answered_at = sent_at + Duration::days(dice.range(1, 5));
-            surveys
-                .push(survey::ActiveModel {
-                    id: Set(survey_id),
-                    account_id: Set(account_id),
-                    contact_id: Set(contact_id),
-                    language: Set("en".to_owned()),
-                    status: Set(if answered { "answered" } else if sent_at + Duration::days(30) < now { "expired" } else { "sent" }.to_owned()),
-                    due_on: Set(due),
-                    created_at: Set(sent_at),
-                    sent_at: Set(Some(sent_at)),
-                    answered_at: Set(answered.then_some(answered_at)),
-                    expires_at: Set(sent_at + Duration::days(30)),
-                    reminders_sent: Set(if answered { 0 } else { 3 }),
-                    last_reminder_at: Set(None),
-                });
-            waves
-                .push(survey_wave::ActiveModel {
-                    deal_id: Set(deal_id),
-                    wave_months: Set(i32::try_from(months).unwrap_or(0)),
-                    due_on: Set(due),
-                    status: Set("surveyed".to_owned()),
-                    note: Set(None),
-                    survey_id: Set(Some(survey_id)),
-                    created_at: Set(sent_at),
-                    updated_at: Set(sent_at),
-                    ..Default::default()
-                });
+            surveys.push(survey::ActiveModel {
+                id: Set(survey_id),
+                account_id: Set(account_id),
+                contact_id: Set(contact_id),
+                language: Set("en".to_owned()),
+                status: Set(if answered {
+                    "answered"
+                } else if sent_at + Duration::days(30) < now {
+                    "expired"
+                } else {
+                    "sent"
+                }
+                .to_owned()),
+                due_on: Set(due),
+                created_at: Set(sent_at),
+                sent_at: Set(Some(sent_at)),
+                answered_at: Set(answered.then_some(answered_at)),
+                expires_at: Set(sent_at + Duration::days(30)),
+                reminders_sent: Set(if answered { 0 } else { 3 }),
+                last_reminder_at: Set(None),
+            });
+            waves.push(survey_wave::ActiveModel {
+                deal_id: Set(deal_id),
+                wave_months: Set(i32::try_from(months).unwrap_or(0)),
+                due_on: Set(due),
+                status: Set("surveyed".to_owned()),
+                note: Set(None),
+                survey_id: Set(Some(survey_id)),
+                created_at: Set(sent_at),
+                updated_at: Set(sent_at),
+                ..Default::default()
+            });
             if answered {
                 for id in &own {
                     let roll = dice.range(0, 99);
@@ -259,27 +265,25 @@ pub async fn generate(db: &DatabaseConnection, count: usize, now: DateTime<Utc>)
                         85..=92 => "not_kept",
                         _ => "too_early",
                     };
-                    answers
-                        .push(survey_answer::ActiveModel {
-                            survey_id: Set(survey_id),
-                            promise_id: Set(*id),
-                            verdict: Set(verdict.to_owned()),
-                            comment: Set(None),
-                            created_at: Set(answered_at),
-                            ..Default::default()
-                        });
-                    summary.verdicts += 1;
-                }
-                responses
-                    .push(survey_response::ActiveModel {
+                    answers.push(survey_answer::ActiveModel {
                         survey_id: Set(survey_id),
-                        nps: Set(Some(i32::try_from(dice.range(4, 10).max(dice.range(0, 10))).unwrap_or(8))),
-                        reference: Set(dice.range(0, 4) == 0),
-                        review: Set(dice.range(0, 5) == 0),
+                        promise_id: Set(*id),
+                        verdict: Set(verdict.to_owned()),
                         comment: Set(None),
-                        submitted_at: Set(answered_at),
+                        created_at: Set(answered_at),
                         ..Default::default()
                     });
+                    summary.verdicts += 1;
+                }
+                responses.push(survey_response::ActiveModel {
+                    survey_id: Set(survey_id),
+                    nps: Set(Some(i32::try_from(dice.range(4, 10).max(dice.range(0, 10))).unwrap_or(8))),
+                    reference: Set(dice.range(0, 4) == 0),
+                    review: Set(dice.range(0, 5) == 0),
+                    comment: Set(None),
+                    submitted_at: Set(answered_at),
+                    ..Default::default()
+                });
             }
             survey_id += 1;
             summary.surveys += 1;

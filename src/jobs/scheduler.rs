@@ -31,7 +31,9 @@ pub async fn start(state: &AppState) -> anyhow::Result<JobScheduler> {
                 }
             })
         })
-        .with_context(|| format!("the schedule {cron:?} of {name} is not a valid cron expression (sec min hour day month weekday)"))?;
+        .with_context(|| {
+            format!("the schedule {cron:?} of {name} is not a valid cron expression (sec min hour day month weekday)")
+        })?;
         scheduler.add(job).await.with_context(|| format!("scheduling {name}"))?;
     }
     scheduler.start().await.context("starting the job scheduler")?;

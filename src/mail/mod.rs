@@ -46,7 +46,8 @@ impl Mailer {
                 Transport::Files(AsyncFileTransport::new(&config.outbox_dir))
             }
         };
-        let from = config.from.parse().with_context(|| format!("AFTERCARE_MAIL_FROM {:?} is not an address", config.from))?;
+        let from =
+            config.from.parse().with_context(|| format!("AFTERCARE_MAIL_FROM {:?} is not an address", config.from))?;
         Ok(Self { transport, from, concurrency: config.concurrency.max(1) })
     }
 
@@ -55,7 +56,9 @@ impl Mailer {
         let message = self.build(row)?;
         match &self.transport {
             Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| format!("SMTP: {e}")),
-            Transport::Files(files) => files.send(message).await.map(|_| ()).map_err(|e| format!("writing the file: {e}")),
+            Transport::Files(files) => {
+                files.send(message).await.map(|_| ()).map_err(|e| format!("writing the file: {e}"))
+            }
         }
     }
 
@@ -71,7 +74,10 @@ impl Mailer {
         }
         if let Some(unsubscribe) = &row.list_unsubscribe {
             builder = builder
-                .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), format!("<{unsubscribe}>")))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{unsubscribe}>"),
+                ))
                 .raw_header(HeaderValue::new(
                     HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
                     "List-Unsubscribe=One-Click".to_owned(),

@@ -59,14 +59,22 @@ pub struct NewEmail {
 
 /// A stable Message-ID for a dedupe key: resends carry the same one.
 pub fn message_id(dedupe_key: &str, base_url: &str) -> String {
-    let host = url::Url::parse(base_url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_else(|| "localhost".into());
+    let host = url::Url::parse(base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "localhost".into());
     let digest = hex::encode(&Sha256::digest(dedupe_key.as_bytes())[..16]);
     format!("<{digest}@{host}>")
 }
 
 /// Writes an email to the outbox inside the caller's transaction. Returns
 /// `false` when an email with this dedupe key already exists.
-pub async fn enqueue(db: &impl ConnectionTrait, email: NewEmail, base_url: &str, now: DateTime<Utc>) -> AppResult<bool> {
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    email: NewEmail,
+    base_url: &str,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
     let row = outbox_message::ActiveModel {
         id: NotSet,
         message_id: Set(message_id(&email.dedupe_key, base_url)),
@@ -125,7 +133,11 @@ pub async fn send_due(
         Condition::all()
             .add(outbox_message::Column::Status.eq(status::PENDING))
             .add(outbox_message::Column::NextAttemptAt.lte(now))
-            .add(Condition::any().add(outbox_message::Column::LockedUntil.is_null()).add(outbox_message::Column::LockedUntil.lt(now)))
+            .add(
+                Condition::any()
+                    .add(outbox_message::Column::LockedUntil.is_null())
+                    .add(outbox_message::Column::LockedUntil.lt(now)),
+            )
     };
     let candidates: Vec<i32> = outbox_message::Entity::find()
         .select_only()
@@ -229,7 +241,11 @@ pub async fn resend(db: &DatabaseConnection, id: i32, actor: i32, now: DateTime<
 }
 
 /// Messages for the admin page: newest first, optionally by status.
-pub async fn list(db: &impl ConnectionTrait, status: Option<&str>, limit: u64) -> AppResult<Vec<outbox_message::Model>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    status: Option<&str>,
+    limit: u64,
+) -> AppResult<Vec<outbox_message::Model>> {
     let mut query = outbox_message::Entity::find().order_by_desc(outbox_message::Column::Id).limit(limit);
     if let Some(status) = status {
         query = query.filter(outbox_message::Column::Status.eq(status));

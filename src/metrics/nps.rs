@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::promise_kept::{Sql, group_expression};
 use super::stats::{SMALL_SAMPLE, Z95, round1};
-use crate::validate::Fields;
 use crate::AppResult;
+use crate::validate::Fields;
 
 /// A score and what it rests on.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -132,7 +132,10 @@ pub async fn compute(db: &impl ConnectionTrait, filter: &NpsFilter) -> AppResult
             let key: Option<String> = row.try_get("", "group_key")?;
             let score: i64 = row.try_get("", "score")?;
             let n: i64 = row.try_get("", "n")?;
-            by_key.entry(key.unwrap_or_else(|| "none".to_owned())).or_default().add(score, u64::try_from(n).unwrap_or(0));
+            by_key
+                .entry(key.unwrap_or_else(|| "none".to_owned()))
+                .or_default()
+                .add(score, u64::try_from(n).unwrap_or(0));
         }
         let names: std::collections::HashMap<String, String> = if group_by == "account_manager" {
             use sea_orm::EntityTrait;

@@ -328,8 +328,7 @@ impl Checked {
             && let (Some(first), Some(end)) = (cohort.first_day(), cohort.end())
         {
             any = true;
-            condition =
-                condition.add(deal::Column::ClosedWonOn.gte(first)).add(deal::Column::ClosedWonOn.lt(end));
+            condition = condition.add(deal::Column::ClosedWonOn.gte(first)).add(deal::Column::ClosedWonOn.lt(end));
         }
         any.then_some(condition)
     }
@@ -340,7 +339,11 @@ impl Checked {
 /// Reads in six queries (owner, stages, deals, transitions, holds, the
 /// listed deals' names) inside one read-only snapshot, whatever the number
 /// of deals, and aggregates in memory in O(n log n).
-pub async fn compute(db: &DatabaseConnection, filter: &PipelineFilter, now: DateTime<Utc>) -> AppResult<PipelineMetrics> {
+pub async fn compute(
+    db: &DatabaseConnection,
+    filter: &PipelineFilter,
+    now: DateTime<Utc>,
+) -> AppResult<PipelineMetrics> {
     let checked = check(db, filter).await?;
     // One snapshot, so a deal moved while we read is counted consistently.
     let options = match db.get_database_backend() {
@@ -354,15 +357,13 @@ pub async fn compute(db: &DatabaseConnection, filter: &PipelineFilter, now: Date
     let txn = db.begin_with_options(options).await?;
     let stages = stage::Entity::find().order_by_asc(stage::Column::Position).all(&txn).await?;
     let condition = checked.condition();
-    let mut deals = deal::Entity::find()
-        .select_only()
-        .columns([
-            deal::Column::Id,
-            deal::Column::StageId,
-            deal::Column::StageEnteredAt,
-            deal::Column::ClosedWonOn,
-            deal::Column::ChurnedOn,
-        ]);
+    let mut deals = deal::Entity::find().select_only().columns([
+        deal::Column::Id,
+        deal::Column::StageId,
+        deal::Column::StageEnteredAt,
+        deal::Column::ClosedWonOn,
+        deal::Column::ChurnedOn,
+    ]);
     // In insertion order, which breaks ties between moves at the same instant.
     let mut moves = stage_transition::Entity::find()
         .select_only()
@@ -461,7 +462,8 @@ fn aggregate(
     let last = stages.len().checked_sub(1);
     // Stable: moves at the same instant keep their insertion order.
     moves.sort_by_key(|m| (m.deal_id, m.at));
-    let moves_of: HashMap<i32, &[Move]> = moves.chunk_by(|a, b| a.deal_id == b.deal_id).map(|c| (c[0].deal_id, c)).collect();
+    let moves_of: HashMap<i32, &[Move]> =
+        moves.chunk_by(|a, b| a.deal_id == b.deal_id).map(|c| (c[0].deal_id, c)).collect();
     let mut holds_of: HashMap<i32, Vec<deal_hold::Model>> = HashMap::new();
     for hold in holds {
         holds_of.entry(hold.deal_id).or_default().push(hold);

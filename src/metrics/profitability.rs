@@ -218,7 +218,9 @@ pub async fn churn_rate(db: &impl ConnectionTrait, configured: f64, now: DateTim
         )
     } else {
         let why = if observed < MIN_ACCOUNTS_OBSERVED {
-            format!("only {observed} accounts observed in the last {CHURN_WINDOW_MONTHS} months (at least {MIN_ACCOUNTS_OBSERVED} needed)")
+            format!(
+                "only {observed} accounts observed in the last {CHURN_WINDOW_MONTHS} months (at least {MIN_ACCOUNTS_OBSERVED} needed)"
+            )
         } else {
             format!("no account churned in the last {CHURN_WINDOW_MONTHS} months")
         };
@@ -284,7 +286,9 @@ fn segment_of(name: &str, accounts: &[&account::Model], monthly_churn: f64) -> S
     // Monthly gross profit of all of them together.
     let profit_total: f64 = complete
         .iter()
-        .map(|a| cents_to_units(a.arr_cents).unwrap_or_default() / 12.0 * a.gross_margin_pct.unwrap_or_default() / 100.0)
+        .map(|a| {
+            cents_to_units(a.arr_cents).unwrap_or_default() / 12.0 * a.gross_margin_pct.unwrap_or_default() / 100.0
+        })
         .sum();
     let some = |value: f64| (n > 0).then_some(value);
     let ltv_total = some(profit_total).filter(|_| monthly_churn > 0.0).map(|p| p / monthly_churn);
@@ -299,14 +303,20 @@ fn segment_of(name: &str, accounts: &[&account::Model], monthly_churn: f64) -> S
         cac_average: some(round2(cac_total / n.max(1) as f64)),
         ltv: ltv_total.map(|ltv| round2(ltv / n.max(1) as f64)),
         ltv_cac: ltv_cac.map(round4),
-        payback_months: some(cac_total).filter(|_| profit_total > 0.0).map(|cac| (cac / profit_total * 10.0).round() / 10.0),
+        payback_months: some(cac_total)
+            .filter(|_| profit_total > 0.0)
+            .map(|cac| (cac / profit_total * 10.0).round() / 10.0),
         meets_target: ltv_cac.map(meets_target),
     }
 }
 
 /// Profitability of every account and segment as of `now`, at the churn
 /// rate from the data or `configured_churn`.
-pub async fn report(db: &impl ConnectionTrait, configured_churn: f64, now: DateTime<Utc>) -> AppResult<ProfitabilityReport> {
+pub async fn report(
+    db: &impl ConnectionTrait,
+    configured_churn: f64,
+    now: DateTime<Utc>,
+) -> AppResult<ProfitabilityReport> {
     let churn = churn_rate(db, configured_churn, now).await?;
     let accounts = account::Entity::find().order_by_asc(account::Column::Name).all(db).await?;
     let mut by_segment: BTreeMap<String, Vec<&account::Model>> = BTreeMap::new();
@@ -325,7 +335,12 @@ pub async fn report(db: &impl ConnectionTrait, configured_churn: f64, now: DateT
 }
 
 /// One account's economics as of `now`.
-pub async fn for_account(db: &impl ConnectionTrait, id: i32, configured_churn: f64, now: DateTime<Utc>) -> AppResult<AccountEconomics> {
+pub async fn for_account(
+    db: &impl ConnectionTrait,
+    id: i32,
+    configured_churn: f64,
+    now: DateTime<Utc>,
+) -> AppResult<AccountEconomics> {
     let found = account::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound("account"))?;
     let churn = churn_rate(db, configured_churn, now).await?;
     Ok(economics(&found, churn.monthly))
@@ -489,7 +504,10 @@ mod tests {
     #[test]
     fn unknown_or_undefined_figures_stay_unknown() {
         let e = economics(&account(None, Some(80.0), Some(1_000)), 0.015);
-        assert_eq!((e.arpa_monthly, e.ltv, e.ltv_cac, e.payback_months, e.meets_target), (None, None, None, None, None));
+        assert_eq!(
+            (e.arpa_monthly, e.ltv, e.ltv_cac, e.payback_months, e.meets_target),
+            (None, None, None, None, None)
+        );
         // A free customer: no ratio, but a lifetime value (500 / 0.015).
         let e = economics(&account(Some(12_000), Some(50.0), Some(0)), 0.015);
         assert_eq!((e.ltv, e.ltv_cac, e.payback_months), (Some(33_333.33), None, Some(0.0)));

@@ -16,9 +16,9 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde::{Deserialize, Serialize};
 
 use super::stats::{SMALL_SAMPLE, round4, wilson};
+use crate::AppResult;
 use crate::auth::users;
 use crate::validate::Fields;
-use crate::AppResult;
 
 /// The target line.
 pub const TARGET: f64 = 0.80;
@@ -270,11 +270,7 @@ pub async fn compute(db: &impl ConnectionTrait, filter: &Filter) -> AppResult<Pr
     let labels = labels(db, checked.group_by).await?;
     let mut groups: Vec<Group> = grouped
         .into_iter()
-        .map(|(key, tally)| Group {
-            label: label_of(checked.group_by, &key, &labels),
-            key,
-            tally: tally.finish(),
-        })
+        .map(|(key, tally)| Group { label: label_of(checked.group_by, &key, &labels), key, tally: tally.finish() })
         .collect();
     if checked.group_by == Some("wave") {
         groups.sort_by_key(|g| g.key.parse::<i32>().unwrap_or(i32::MAX));

@@ -72,7 +72,9 @@ pub async fn compute(db: &impl ConnectionTrait) -> AppResult<SurveyHealth> {
         for health in [
             &mut overall,
             by_wave.entry(wave_key).or_insert_with(|| Health { key: wave_key.to_string(), ..Default::default() }),
-            by_month.entry(month_key.clone()).or_insert_with(|| Health { key: month_key.clone(), ..Default::default() }),
+            by_month
+                .entry(month_key.clone())
+                .or_insert_with(|| Health { key: month_key.clone(), ..Default::default() }),
         ] {
             health.sent += n;
             if status == "answered" {

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{account, criterion, deal, deal_hold, stage, stage_transition, user};
 use sea_orm::sea_query::Condition;
-use sea_orm::{DatabaseConnection, 
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    SqlErr,
 };
 use serde::{Deserialize, Serialize};
 
@@ -496,7 +497,13 @@ pub async fn get(db: &impl ConnectionTrait, id: i32, now: DateTime<Utc>) -> AppR
         .map(|c| {
             let evidence: Vec<EvidenceView> =
                 evidence_history.iter().filter(|e| e.criterion_id == c.id && !e.superseded).cloned().collect();
-            CriterionStatus { id: c.id, text: c.text.clone(), required: c.required, met: !evidence.is_empty(), evidence }
+            CriterionStatus {
+                id: c.id,
+                text: c.text.clone(),
+                required: c.required,
+                met: !evidence.is_empty(),
+                evidence,
+            }
         })
         .collect();
     let transitions = stage_transition::Entity::find()
@@ -649,7 +656,9 @@ impl Context {
         account_ids.dedup();
         let mut accounts = HashMap::new();
         for chunk in account_ids.chunks(crate::db::IN_LIST) {
-            for found in account::Entity::find().filter(account::Column::Id.is_in(chunk.iter().copied())).all(db).await? {
+            for found in
+                account::Entity::find().filter(account::Column::Id.is_in(chunk.iter().copied())).all(db).await?
+            {
                 accounts.insert(found.id, found);
             }
         }
@@ -670,8 +679,7 @@ impl Context {
         let stage = self.stages.get(&deal.stage_id);
         let holds = self.holds.get(&deal.id).map(Vec::as_slice).unwrap_or_default();
         let open = holds.iter().find(|h| h.ended_at.is_none());
-        let time: TimeInStage =
-            holds::time_in_stage(deal.stage_entered_at, holds, stage.and_then(|s| s.sla_days), now);
+        let time: TimeInStage = holds::time_in_stage(deal.stage_entered_at, holds, stage.and_then(|s| s.sla_days), now);
         let account = self.accounts.get(&deal.account_id);
         DealSummary {
             id: deal.id,

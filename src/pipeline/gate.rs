@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use entity::{criterion, deal, stage, stage_transition};
 use sea_orm::sea_query::Expr;
-use sea_orm::{DatabaseConnection, 
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::Deserialize;
 
@@ -90,11 +90,9 @@ pub async fn move_back(
     refuse_while_on_hold(&txn, deal_id).await?;
     let stages = ordered(&txn).await?;
     let index = stages.iter().position(|s| s.id == deal.stage_id).unwrap_or(0);
-    let previous = index
-        .checked_sub(1)
-        .and_then(|i| stages.get(i))
-        .cloned()
-        .ok_or_else(|| AppError::conflict("first_stage", "the deal is in the first stage; there is no stage before it"))?;
+    let previous = index.checked_sub(1).and_then(|i| stages.get(i)).cloned().ok_or_else(|| {
+        AppError::conflict("first_stage", "the deal is in the first stage; there is no stage before it")
+    })?;
     let current = stages[index].clone();
     move_to(&txn, &deal, &current, &previous, kind::MOVE_BACK, Some(reason), actor, now).await?;
     txn.commit().await?;

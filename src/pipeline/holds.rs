@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::deal_hold;
-use sea_orm::{DatabaseConnection, 
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::Deserialize;
 
@@ -121,9 +121,8 @@ pub async fn hold(
 pub async fn resume(db: &DatabaseConnection, deal_id: i32, actor: i32, now: DateTime<Utc>) -> AppResult<()> {
     let txn = crate::db::begin_write(db).await?;
     find_deal(&txn, deal_id).await?;
-    let hold = open_hold(&txn, deal_id)
-        .await?
-        .ok_or_else(|| AppError::conflict("not_on_hold", "the deal is not on hold"))?;
+    let hold =
+        open_hold(&txn, deal_id).await?.ok_or_else(|| AppError::conflict("not_on_hold", "the deal is not on hold"))?;
     let mut active: deal_hold::ActiveModel = hold.into();
     active.ended_at = Set(Some(now));
     active.ended_by_id = Set(Some(actor));

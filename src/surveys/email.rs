@@ -140,18 +140,24 @@ impl SurveyEmail {
         let months = match self.waves.as_slice() {
             [] => String::new(),
             [one] => one.to_string(),
-            [init @ .., last] => format!(
-                "{} {} {last}",
-                init.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-                w.and
-            ),
+            [init @ .., last] => {
+                format!("{} {} {last}", init.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "), w.and)
+            }
         };
         let signature = self.manager.as_ref().map_or_else(|| w.team.to_owned(), |(name, _)| name.clone());
         let render_error = |e: askama::Error| AppError::Internal(anyhow::anyhow!("rendering the survey email: {e}"));
         let (link, unsubscribe) = (self.link(), self.unsubscribe_link());
-        let text = TextPart { w, e: self, first_name, months: months.clone(), link: link.clone(), unsubscribe: unsubscribe.clone(), signature: signature.clone() }
-            .render()
-            .map_err(render_error)?;
+        let text = TextPart {
+            w,
+            e: self,
+            first_name,
+            months: months.clone(),
+            link: link.clone(),
+            unsubscribe: unsubscribe.clone(),
+            signature: signature.clone(),
+        }
+        .render()
+        .map_err(render_error)?;
         let html = HtmlPart { w, e: self, first_name, months, link, unsubscribe: unsubscribe.clone(), signature }
             .render()
             .map_err(render_error)?;

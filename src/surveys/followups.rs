@@ -47,7 +47,11 @@ pub struct FollowupView {
 }
 
 /// Follow-ups, newest first, optionally by status and deal.
-pub async fn list(db: &impl ConnectionTrait, status: Option<&str>, deal_id: Option<i32>) -> AppResult<Vec<FollowupView>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    status: Option<&str>,
+    deal_id: Option<i32>,
+) -> AppResult<Vec<FollowupView>> {
     let mut query = followup::Entity::find().order_by_desc(followup::Column::Id);
     if let Some(status) = status {
         query = query.filter(followup::Column::Status.eq(status));
@@ -91,7 +95,13 @@ pub struct ResolveInput {
 }
 
 /// Resolves an open follow-up with a note.
-pub async fn resolve(db: &DatabaseConnection, id: i32, input: ResolveInput, actor: i32, now: DateTime<Utc>) -> AppResult<i32> {
+pub async fn resolve(
+    db: &DatabaseConnection,
+    id: i32,
+    input: ResolveInput,
+    actor: i32,
+    now: DateTime<Utc>,
+) -> AppResult<i32> {
     let mut fields = Fields::new();
     let note = fields.required("note", input.note.as_deref(), MAX_TEXT);
     fields.finish()?;

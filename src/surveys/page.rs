@@ -11,12 +11,14 @@ use chrono::{DateTime, Utc};
 use entity::{account, contact, promise, survey, survey_answer, survey_promise, survey_response, survey_token};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 
 use super::{Verdict, followups, status};
+use crate::AppResult;
 use crate::auth::tokens;
 use crate::validate::Fields;
-use crate::AppResult;
 
 /// The longest comment we accept.
 pub const MAX_COMMENT: usize = 5_000;
@@ -92,10 +94,8 @@ async fn survey_of(db: &impl ConnectionTrait, token: &str) -> AppResult<Option<s
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    let Some(found) = survey_token::Entity::find()
-        .filter(survey_token::Column::TokenHash.eq(tokens::digest(token)))
-        .one(db)
-        .await?
+    let Some(found) =
+        survey_token::Entity::find().filter(survey_token::Column::TokenHash.eq(tokens::digest(token))).one(db).await?
     else {
         return Ok(None);
     };
@@ -170,7 +170,9 @@ fn parse(form: &SurveyForm, pairs: &[(String, String)]) -> AppResult<Answers> {
     for (key, _) in pairs {
         let known = matches!(key.as_str(), "nps" | "reference" | "review" | "comment")
             || ["verdict_", "comment_"].iter().any(|prefix| {
-                key.strip_prefix(prefix).and_then(|id| id.parse::<i32>().ok()).is_some_and(|id| form.promises.iter().any(|p| p.id == id))
+                key.strip_prefix(prefix)
+                    .and_then(|id| id.parse::<i32>().ok())
+                    .is_some_and(|id| form.promises.iter().any(|p| p.id == id))
             });
         if !known {
             fields.error(key, "is not a question of this survey");
@@ -217,7 +219,12 @@ fn parse(form: &SurveyForm, pairs: &[(String, String)]) -> AppResult<Answers> {
 }
 
 /// Stores a submission, once, with a follow-up for every "not kept".
-pub async fn submit(db: &DatabaseConnection, token: &str, pairs: &[(String, String)], now: DateTime<Utc>) -> AppResult<Submitted> {
+pub async fn submit(
+    db: &DatabaseConnection,
+    token: &str,
+    pairs: &[(String, String)],
+    now: DateTime<Utc>,
+) -> AppResult<Submitted> {
     let form = match lookup(db, token, now).await? {
         Lookup::Invalid => return Ok(Submitted::Invalid),
         Lookup::Answered(_) => return Ok(Submitted::AlreadyAnswered),
@@ -289,7 +296,8 @@ pub async fn unsubscribe(db: &DatabaseConnection, token: &str, now: DateTime<Utc
         .filter(contact::Column::UnsubscribedAt.is_null())
         .exec(&txn)
         .await?;
-    crate::audit::record(&txn, None, "contact.unsubscribe", &format!("contact:{}", found.contact_id), "one-click", now).await?;
+    crate::audit::record(&txn, None, "contact.unsubscribe", &format!("contact:{}", found.contact_id), "one-click", now)
+        .await?;
     txn.commit().await?;
     Ok(true)
 }

@@ -19,17 +19,20 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
-use entity::{account, advocacy_ask, contact, deal, promise, stage, stage_transition, survey, survey_promise, survey_token, survey_wave, user};
+use entity::{
+    account, advocacy_ask, contact, deal, promise, stage, stage_transition, survey, survey_promise, survey_token,
+    survey_wave, user,
+};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
 use super::{email, status, wave_status};
+use crate::AppResult;
 use crate::auth::tokens;
 use crate::config::{Anchor, SurveyPolicy};
 use crate::mail::outbox;
-use crate::AppResult;
 
 /// What one planner run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -61,7 +64,12 @@ pub fn due_on(anchor: Option<NaiveDate>, wave_months: u32) -> Option<NaiveDate> 
 }
 
 /// Records due waves and sends the surveys that may go out, as of `now`.
-pub async fn plan(db: &DatabaseConnection, policy: &SurveyPolicy, base_url: &str, now: DateTime<Utc>) -> AppResult<PlanReport> {
+pub async fn plan(
+    db: &DatabaseConnection,
+    policy: &SurveyPolicy,
+    base_url: &str,
+    now: DateTime<Utc>,
+) -> AppResult<PlanReport> {
     let mut report = record_due_waves(db, policy, now).await?;
     send_waiting(db, policy, base_url, now, &mut report).await?;
     Ok(report)
@@ -124,7 +132,9 @@ async fn record_due_waves(db: &DatabaseConnection, policy: &SurveyPolicy, now: D
             // Two planners at once: the unique (deal, wave) row makes one win.
             let inserted = survey_wave::Entity::insert(row)
                 .on_conflict(
-                    OnConflict::columns([survey_wave::Column::DealId, survey_wave::Column::WaveMonths]).do_nothing().to_owned(),
+                    OnConflict::columns([survey_wave::Column::DealId, survey_wave::Column::WaveMonths])
+                        .do_nothing()
+                        .to_owned(),
                 )
                 .exec_without_returning(db)
                 .await?;
@@ -209,7 +219,15 @@ async fn send_for_account(
     let (churned, active): (Vec<&survey_wave::Model>, Vec<&survey_wave::Model>) =
         waves.iter().partition(|w| deals.get(&w.deal_id).is_some_and(|d| d.churned_on.is_some()));
     if !churned.is_empty() {
-        set_waves(&txn, &churned.iter().map(|w| w.id).collect::<Vec<_>>(), wave_status::SKIPPED, Some("the customer churned"), None, now).await?;
+        set_waves(
+            &txn,
+            &churned.iter().map(|w| w.id).collect::<Vec<_>>(),
+            wave_status::SKIPPED,
+            Some("the customer churned"),
+            None,
+            now,
+        )
+        .await?;
         report.waves_skipped += churned.len();
     }
     if active.is_empty() {
@@ -226,7 +244,15 @@ async fn send_for_account(
     let reachable: Vec<&contact::Model> = chosen.into_iter().filter(|c| c.unsubscribed_at.is_none()).collect();
     let active_ids: Vec<i32> = active.iter().map(|w| w.id).collect();
     if reachable.is_empty() {
-        set_waves(&txn, &active_ids, wave_status::SKIPPED, Some("nobody to ask: no contact, or every recipient unsubscribed"), None, now).await?;
+        set_waves(
+            &txn,
+            &active_ids,
+            wave_status::SKIPPED,
+            Some("nobody to ask: no contact, or every recipient unsubscribed"),
+            None,
+            now,
+        )
+        .await?;
         report.waves_skipped += active.len();
         txn.commit().await?;
         return Ok(report);
@@ -268,7 +294,8 @@ async fn send_for_account(
         None => None,
     };
     let due = active.iter().map(|w| w.due_on).min().unwrap_or(now.date_naive());
-    let waves_months: Vec<i32> = active.iter().map(|w| w.wave_months).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let waves_months: Vec<i32> =
+        active.iter().map(|w| w.wave_months).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     let mut first_survey = None;
     for contact in ready {
         let made = survey::ActiveModel {
@@ -338,7 +365,12 @@ async fn set_waves(
 }
 
 /// Issues a new capability for a survey (one per email); returns the secret.
-pub async fn issue_token(db: &impl ConnectionTrait, survey_id: i32, purpose: &str, now: DateTime<Utc>) -> AppResult<String> {
+pub async fn issue_token(
+    db: &impl ConnectionTrait,
+    survey_id: i32,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
     let secret = tokens::random_secret()?;
     survey_token::ActiveModel {
         survey_id: Set(survey_id),

@@ -170,11 +170,7 @@ async fn retire_row(db: &impl ConnectionTrait, found: promise::Model, now: DateT
 }
 
 async fn of_deal(db: &impl ConnectionTrait, deal_id: i32, id: i32) -> AppResult<promise::Model> {
-    promise::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .filter(|p| p.deal_id == deal_id)
-        .ok_or(AppError::NotFound("promise"))
+    promise::Entity::find_by_id(id).one(db).await?.filter(|p| p.deal_id == deal_id).ok_or(AppError::NotFound("promise"))
 }
 
 /// Every promise of a deal, current first, oldest first within.

@@ -159,7 +159,8 @@ pub async fn list(db: &impl ConnectionTrait, filter: &SurveyFilter) -> AppResult
 
 async fn summarise(db: &impl ConnectionTrait, rows: Vec<survey::Model>) -> AppResult<Vec<SurveySummary>> {
     let ids: Vec<i32> = rows.iter().map(|s| s.id).collect();
-    let accounts: HashMap<i32, String> = account::Entity::find().all(db).await?.into_iter().map(|a| (a.id, a.name)).collect();
+    let accounts: HashMap<i32, String> =
+        account::Entity::find().all(db).await?.into_iter().map(|a| (a.id, a.name)).collect();
     let contacts: HashMap<i32, contact::Model> = contact::Entity::find()
         .filter(contact::Column::Id.is_in(rows.iter().map(|s| s.contact_id).collect::<HashSet<_>>()))
         .all(db)
@@ -169,7 +170,11 @@ async fn summarise(db: &impl ConnectionTrait, rows: Vec<survey::Model>) -> AppRe
         .collect();
     let mut waves: HashMap<i32, Vec<survey_wave::Model>> = HashMap::new();
     for chunk in ids.chunks(crate::db::IN_LIST) {
-        for wave in survey_wave::Entity::find().filter(survey_wave::Column::SurveyId.is_in(chunk.iter().copied())).all(db).await? {
+        for wave in survey_wave::Entity::find()
+            .filter(survey_wave::Column::SurveyId.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?
+        {
             if let Some(id) = wave.survey_id {
                 waves.entry(id).or_default().push(wave);
             }
@@ -214,8 +219,13 @@ pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<SurveyDetail> 
         .into_iter()
         .map(|sp| sp.promise_id)
         .collect();
-    let promises: HashMap<i32, promise::Model> =
-        promise::Entity::find().filter(promise::Column::Id.is_in(promise_ids)).all(db).await?.into_iter().map(|p| (p.id, p)).collect();
+    let promises: HashMap<i32, promise::Model> = promise::Entity::find()
+        .filter(promise::Column::Id.is_in(promise_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
     let mut asked: Vec<AskedPromiseView> =
         promises.values().map(|p| AskedPromiseView { id: p.id, text: p.text.clone(), deal_id: p.deal_id }).collect();
     asked.sort_by_key(|p| p.id);
@@ -232,11 +242,16 @@ pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<SurveyDetail> 
             comment: a.comment,
         })
         .collect();
-    let response = survey_response::Entity::find()
-        .filter(survey_response::Column::SurveyId.eq(id))
-        .one(db)
-        .await?
-        .map(|r| ResponseView { nps: r.nps, reference: r.reference, review: r.review, comment: r.comment, submitted_at: r.submitted_at });
+    let response =
+        survey_response::Entity::find().filter(survey_response::Column::SurveyId.eq(id)).one(db).await?.map(|r| {
+            ResponseView {
+                nps: r.nps,
+                reference: r.reference,
+                review: r.review,
+                comment: r.comment,
+                submitted_at: r.submitted_at,
+            }
+        });
     Ok(SurveyDetail { summary, promises: asked, answers, response })
 }
 
@@ -271,9 +286,15 @@ pub struct WaveView {
 
 /// Waves recorded as waiting or skipped, and waves falling due within
 /// `horizon_days` of `today`, soonest first.
-pub async fn waves(db: &impl ConnectionTrait, policy: &SurveyPolicy, today: NaiveDate, horizon_days: i64) -> AppResult<Vec<WaveView>> {
+pub async fn waves(
+    db: &impl ConnectionTrait,
+    policy: &SurveyPolicy,
+    today: NaiveDate,
+    horizon_days: i64,
+) -> AppResult<Vec<WaveView>> {
     let deals: HashMap<i32, deal::Model> = deal::Entity::find().all(db).await?.into_iter().map(|d| (d.id, d)).collect();
-    let accounts: HashMap<i32, String> = account::Entity::find().all(db).await?.into_iter().map(|a| (a.id, a.name)).collect();
+    let accounts: HashMap<i32, String> =
+        account::Entity::find().all(db).await?.into_iter().map(|a| (a.id, a.name)).collect();
     let recorded = survey_wave::Entity::find().all(db).await?;
     let known: HashSet<(i32, i32)> = recorded.iter().map(|w| (w.deal_id, w.wave_months)).collect();
     let view = |deal: &deal::Model, wave_months: i32, due_on: NaiveDate, status: &str, note: Option<String>| WaveView {

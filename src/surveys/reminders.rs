@@ -10,9 +10,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
 use super::{email, planner, status};
+use crate::AppResult;
 use crate::config::SurveyPolicy;
 use crate::mail::outbox;
-use crate::AppResult;
 
 /// Never more reminders than this, whatever the schedule lists.
 pub const MAX_REMINDERS: usize = 3;
@@ -31,7 +31,12 @@ impl fmt::Display for ReminderReport {
 }
 
 /// Queues the reminders that are due as of `now`.
-pub async fn remind(db: &DatabaseConnection, policy: &SurveyPolicy, base_url: &str, now: DateTime<Utc>) -> AppResult<ReminderReport> {
+pub async fn remind(
+    db: &DatabaseConnection,
+    policy: &SurveyPolicy,
+    base_url: &str,
+    now: DateTime<Utc>,
+) -> AppResult<ReminderReport> {
     let mut report = ReminderReport::default();
     let open = survey::Entity::find()
         .filter(survey::Column::Status.eq(status::SENT))
@@ -71,7 +76,11 @@ pub async fn remind(db: &DatabaseConnection, policy: &SurveyPolicy, base_url: &s
             .into_iter()
             .map(|sp| sp.promise_id)
             .collect();
-        let promises = promise::Entity::find().filter(promise::Column::Id.is_in(promise_ids)).order_by_asc(promise::Column::Id).all(&txn).await?;
+        let promises = promise::Entity::find()
+            .filter(promise::Column::Id.is_in(promise_ids))
+            .order_by_asc(promise::Column::Id)
+            .all(&txn)
+            .await?;
         let waves: Vec<i32> = survey_wave::Entity::find()
             .filter(survey_wave::Column::SurveyId.eq(found.id))
             .all(&txn)
@@ -79,7 +88,8 @@ pub async fn remind(db: &DatabaseConnection, policy: &SurveyPolicy, base_url: &s
             .into_iter()
             .map(|w| w.wave_months)
             .collect();
-        let company = account::Entity::find_by_id(found.account_id).one(&txn).await?.map(|a| a.name).unwrap_or_default();
+        let company =
+            account::Entity::find_by_id(found.account_id).one(&txn).await?.map(|a| a.name).unwrap_or_default();
         let deal_ids: Vec<i32> = promises.iter().map(|p| p.deal_id).collect();
         let manager_id = deal::Entity::find()
             .filter(deal::Column::AccountId.eq(found.account_id))

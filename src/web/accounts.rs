@@ -1,11 +1,11 @@
 //! Accounts and their contacts.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 
 use super::advocacy::{EconomicsValues, account_economics, money};
@@ -46,7 +46,9 @@ async fn set_recipient(
         return PageError::new(AppError::NotFound("contact"), chrome).into_response();
     };
     let recipient = form.recipient == "true";
-    match accounts::set_survey_recipient(&state.db, account_id, contact_id, recipient, session.user().id, state.now()).await {
+    match accounts::set_survey_recipient(&state.db, account_id, contact_id, recipient, session.user().id, state.now())
+        .await
+    {
         Ok(()) => Redirect::to(&format!("/accounts/{account_id}?done=recipient")).into_response(),
         Err(error) => PageError::new(error, chrome).into_response(),
     }
@@ -143,7 +145,11 @@ async fn add_contact(State(state): State<AppState>, Path(id): Path<String>, form
     }
 }
 
-async fn update_economics(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<EconomicsInput>) -> Response {
+async fn update_economics(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: CsrfForm<EconomicsInput>,
+) -> Response {
     let CsrfForm { session, form } = form;
     let chrome = session.chrome("accounts");
     if let Err(error) = session.require(Role::Member, "accounts") {

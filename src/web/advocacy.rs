@@ -4,11 +4,11 @@
 //! economics figures.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 
 use super::{Chrome, CsrfForm, Notice, PageError, WebSession, render, status_of};
@@ -17,7 +17,9 @@ use crate::advocacy::candidates::{self, Candidate, Rules};
 use crate::advocacy::kind;
 use crate::auth::Role;
 use crate::error::AppError;
-use crate::metrics::profitability::{self, AccountEconomics, DEFAULT_MONTHLY_CHURN, EconomicsInput, ProfitabilityReport};
+use crate::metrics::profitability::{
+    self, AccountEconomics, DEFAULT_MONTHLY_CHURN, EconomicsInput, ProfitabilityReport,
+};
 use crate::{AppResult, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -47,7 +49,12 @@ impl AskForm {
             Some(raw) => Some(raw.parse().map_err(|_| AppError::field("deal_id", "must be a deal's number"))?),
             None => None,
         };
-        Ok(NewAsk { kind: self.kind.clone(), contact_email: self.contact_email.clone(), deal_id, note: self.note.clone() })
+        Ok(NewAsk {
+            kind: self.kind.clone(),
+            contact_email: self.contact_email.clone(),
+            deal_id,
+            note: self.note.clone(),
+        })
     }
 }
 
@@ -142,7 +149,11 @@ impl EconomicsValues {
     /// The stored figures.
     pub(super) fn stored(economics: &AccountEconomics) -> Self {
         let plain = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
-        Self { arr: plain(economics.arr), gross_margin_pct: plain(economics.gross_margin_pct), cac: plain(economics.cac) }
+        Self {
+            arr: plain(economics.arr),
+            gross_margin_pct: plain(economics.gross_margin_pct),
+            cac: plain(economics.cac),
+        }
     }
 
     /// What was submitted.
@@ -157,7 +168,12 @@ pub(super) async fn account_economics(state: &AppState, id: i32) -> AppResult<Ac
     profitability::for_account(&state.db, id, DEFAULT_MONTHLY_CHURN, state.now()).await
 }
 
-async fn advocacy_page(state: &AppState, session: &WebSession, notice: Option<Notice>, form: AskForm) -> AppResult<AdvocacyPage> {
+async fn advocacy_page(
+    state: &AppState,
+    session: &WebSession,
+    notice: Option<Notice>,
+    form: AskForm,
+) -> AppResult<AdvocacyPage> {
     let now = state.now();
     let (candidates, excluded): (Vec<Candidate>, Vec<Candidate>) =
         candidates::assess(&state.db, &Rules::default(), now).await?.into_iter().partition(|c| c.eligible);
@@ -183,7 +199,11 @@ struct DoneQuery {
     done: Option<String>,
 }
 
-async fn show_advocacy(State(state): State<AppState>, session: WebSession, Query(query): Query<DoneQuery>) -> Result<Response, PageError> {
+async fn show_advocacy(
+    State(state): State<AppState>,
+    session: WebSession,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, PageError> {
     let notice = match query.done.as_deref() {
         Some("ask") => Some(Notice::success("Ask recorded.")),
         Some("outcome") => Some(Notice::success("Outcome recorded.")),
@@ -216,7 +236,9 @@ async fn create_ask(State(state): State<AppState>, form: CsrfForm<AskForm>) -> R
         return error.into_response();
     }
     let result = match form.parse() {
-        Ok(input) => asks::record(&state.db, input, session.user().id, AskBudget::default(), state.now()).await.map(|_| ()),
+        Ok(input) => {
+            asks::record(&state.db, input, session.user().id, AskBudget::default(), state.now()).await.map(|_| ())
+        }
         Err(error) => Err(error),
     };
     match result {

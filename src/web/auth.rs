@@ -62,7 +62,12 @@ struct LoginForm {
 async fn login(State(state): State<AppState>, jar: CookieJar, Form(form): Form<LoginForm>) -> Response {
     let next = safe_next(form.next.as_deref());
     let failed = |error: &str| {
-        let page = LoginPage { chrome: Chrome::default(), email: form.email.clone(), next: next.clone(), error: Some(error.to_owned()) };
+        let page = LoginPage {
+            chrome: Chrome::default(),
+            email: form.email.clone(),
+            next: next.clone(),
+            error: Some(error.to_owned()),
+        };
         render(StatusCode::UNAUTHORIZED, &page)
     };
     let user = match users::authenticate(&state.db, &form.email, &form.password).await {

@@ -1,11 +1,11 @@
 //! The board: a column per stage, a card per deal.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 
 use super::{Chrome, PageError, WebSession, render};
 use crate::AppState;

@@ -34,10 +34,7 @@ fn short(text: &str) -> String {
 
 /// Adds the accessible name and description to a drawn SVG.
 fn accessible(svg: String, title: &str, description: &str) -> String {
-    let head = format!(
-        "<svg role=\"img\" aria-label=\"{}\" ",
-        plain(title)
-    );
+    let head = format!("<svg role=\"img\" aria-label=\"{}\" ", plain(title));
     let body = format!("<title>{}</title><desc>{}</desc>", plain(title), plain(description));
     match svg.find('>') {
         Some(end) if svg.starts_with("<svg") => format!("{head}{}{body}{}", &svg[5..=end], &svg[end + 1..]),
@@ -67,9 +64,12 @@ pub fn trend(title: &str, description: &str, points: &[Datum], band: (f64, f64))
         let root = SVGBackend::with_string(&mut svg, (640, 260)).into_drawing_area();
         root.fill(&WHITE)?;
         let count = points.len().max(1);
-        let low = points.iter().filter_map(|p| p.interval.map(|i| i.0)).fold(100.0f64, f64::min).min(band.0).min(
-            points.iter().map(|p| p.value).fold(100.0, f64::min),
-        );
+        let low = points
+            .iter()
+            .filter_map(|p| p.interval.map(|i| i.0))
+            .fold(100.0f64, f64::min)
+            .min(band.0)
+            .min(points.iter().map(|p| p.value).fold(100.0, f64::min));
         let floor = ((low - 10.0) / 10.0).floor().clamp(0.0, 9.0) * 10.0;
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
@@ -86,7 +86,11 @@ pub fn trend(title: &str, description: &str, points: &[Datum], band: (f64, f64))
             .x_labels(count.min(12))
             .x_label_formatter(&|x| {
                 let i = x.round();
-                if (x - i).abs() < 0.01 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+                if (x - i).abs() < 0.01 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
             })
             .label_style(("sans-serif", 16).into_font().color(&MUTED))
             .axis_desc_style(("sans-serif", 16).into_font().color(&MUTED))
@@ -96,10 +100,17 @@ pub fn trend(title: &str, description: &str, points: &[Datum], band: (f64, f64))
             TARGET_BAND.mix(0.15).filled(),
         )))?;
         chart.draw_series(points.iter().enumerate().filter_map(|(i, p)| {
-            p.interval.map(|(lo, hi)| PathElement::new(vec![(i as f64, lo), (i as f64, hi)], ACCENT.mix(0.35).stroke_width(3)))
+            p.interval.map(|(lo, hi)| {
+                PathElement::new(vec![(i as f64, lo), (i as f64, hi)], ACCENT.mix(0.35).stroke_width(3))
+            })
         }))?;
-        chart.draw_series(LineSeries::new(points.iter().enumerate().map(|(i, p)| (i as f64, p.value)), ACCENT.stroke_width(2)))?;
-        chart.draw_series(points.iter().enumerate().map(|(i, p)| Circle::new((i as f64, p.value), 3, ACCENT.filled())))?;
+        chart.draw_series(LineSeries::new(
+            points.iter().enumerate().map(|(i, p)| (i as f64, p.value)),
+            ACCENT.stroke_width(2),
+        ))?;
+        chart.draw_series(
+            points.iter().enumerate().map(|(i, p)| Circle::new((i as f64, p.value), 3, ACCENT.filled())),
+        )?;
         root.present()?;
         Ok(())
     })();
@@ -131,7 +142,11 @@ pub fn bars(title: &str, description: &str, bars: &[Datum], lines: &[f64], unit:
             .y_labels(count)
             .y_label_formatter(&|y| {
                 let i = y.round();
-                if (y - i).abs() < 0.01 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+                if (y - i).abs() < 0.01 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
             })
             .label_style(("sans-serif", 16).into_font().color(&INK))
             .draw()?;

@@ -3,11 +3,11 @@
 //! links to what stands behind it.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 
 use super::charts::{self, Datum};
 use super::{Chrome, PageError, WebSession, render};
@@ -160,13 +160,20 @@ async fn dashboard(state: &AppState, chrome: Chrome) -> AppResult<DashboardPage>
         "%",
         100.0,
     );
-    let in_stages: Vec<&crate::metrics::pipeline::StageMetrics> = pipeline.stages.iter().filter(|s| s.sla_days.is_some()).collect();
-    let longest = in_stages.iter().filter_map(|s| s.p90_active_days.or(s.p90_completed_active_days)).fold(10.0f64, f64::max);
+    let in_stages: Vec<&crate::metrics::pipeline::StageMetrics> =
+        pipeline.stages.iter().filter(|s| s.sla_days.is_some()).collect();
+    let longest =
+        in_stages.iter().filter_map(|s| s.p90_active_days.or(s.p90_completed_active_days)).fold(10.0f64, f64::max);
     let stage_time_chart = charts::bars(
         "Active days in stage: median (bar) to 90th percentile (line), deals now in the stage",
         &in_stages
             .iter()
-            .map(|s| format!("{}: median {:?}, p90 {:?} active days, target {:?}", s.name, s.median_active_days, s.p90_active_days, s.sla_days))
+            .map(|s| {
+                format!(
+                    "{}: median {:?}, p90 {:?} active days, target {:?}",
+                    s.name, s.median_active_days, s.p90_active_days, s.sla_days
+                )
+            })
             .collect::<Vec<_>>()
             .join("; "),
         &in_stages
@@ -201,7 +208,8 @@ async fn dashboard(state: &AppState, chrome: Chrome) -> AppResult<DashboardPage>
     );
     let (nps, health) = (nps.overall, health.overall);
     let in_flight_stages = pipeline.stages.iter().filter(|s| s.sla_days.is_some());
-    let (stuck, in_flight) = in_flight_stages.fold((0, 0), |(stuck, all), s| (stuck + s.sla_breaches, all + s.deals_now));
+    let (stuck, in_flight) =
+        in_flight_stages.fold((0, 0), |(stuck, all), s| (stuck + s.sla_breaches, all + s.deals_now));
     let open_followups = open.values().sum();
     Ok(DashboardPage {
         chrome,

@@ -2,11 +2,11 @@
 //! evidence forms, the timeline, and the moves), and the new-deal form.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -131,7 +131,14 @@ fn timeline(deal: &DealView) -> Vec<TimelineItem> {
             _ => format!("Advanced to \u{201c}{}\u{201d}", t.to_name),
         };
         let kind = if t.kind == gate::kind::MOVE_BACK { "move-back" } else { "move" };
-        items.push(TimelineItem { at: t.at, kind, title, detail: t.reason.clone(), link: None, by: t.by.as_ref().map(|u| u.name.clone()) });
+        items.push(TimelineItem {
+            at: t.at,
+            kind,
+            title,
+            detail: t.reason.clone(),
+            link: None,
+            by: t.by.as_ref().map(|u| u.name.clone()),
+        });
     }
     for e in &deal.evidence_history {
         let prefix = if e.supersedes_id.is_some() { "Corrected evidence" } else { "Evidence" };
@@ -153,9 +160,23 @@ fn timeline(deal: &DealView) -> Vec<TimelineItem> {
     }
     for h in &deal.holds {
         let by = h.started_by.as_ref().map(|u| u.name.clone());
-        items.push(TimelineItem { at: h.started_at, kind: "hold", title: "Put on hold".into(), detail: Some(h.reason.clone()), link: None, by });
+        items.push(TimelineItem {
+            at: h.started_at,
+            kind: "hold",
+            title: "Put on hold".into(),
+            detail: Some(h.reason.clone()),
+            link: None,
+            by,
+        });
         if let Some(ended) = h.ended_at {
-            items.push(TimelineItem { at: ended, kind: "resume", title: "Resumed".into(), detail: None, link: None, by: None });
+            items.push(TimelineItem {
+                at: ended,
+                kind: "resume",
+                title: "Resumed".into(),
+                detail: None,
+                link: None,
+                by: None,
+            });
         }
     }
     items.sort_by_key(|item| std::cmp::Reverse(item.at));
@@ -164,7 +185,8 @@ fn timeline(deal: &DealView) -> Vec<TimelineItem> {
 
 async fn deal_page(state: &AppState, session: &WebSession, id: i32, notice: Option<Notice>) -> AppResult<DealPage> {
     let deal = deals::get(&state.db, id, state.now()).await?;
-    let next_call_value = deal.summary.next_call.as_ref().map(|c| c.at.format("%Y-%m-%dT%H:%M").to_string()).unwrap_or_default();
+    let next_call_value =
+        deal.summary.next_call.as_ref().map(|c| c.at.format("%Y-%m-%dT%H:%M").to_string()).unwrap_or_default();
     Ok(DealPage {
         chrome: session.chrome("board"),
         stages: stages::list(&state.db).await?,
@@ -224,7 +246,9 @@ async fn show_deal(
 async fn finish(state: &AppState, session: &WebSession, id: i32, result: AppResult<()>, done: &str) -> Response {
     let error = match result {
         Ok(()) => return Redirect::to(&format!("/deals/{id}?done={done}")).into_response(),
-        Err(error @ (AppError::Internal(_) | AppError::NotFound(_) | AppError::Forbidden | AppError::Unauthenticated)) => {
+        Err(
+            error @ (AppError::Internal(_) | AppError::NotFound(_) | AppError::Forbidden | AppError::Unauthenticated),
+        ) => {
             return PageError::new(error, session.chrome("board")).into_response();
         }
         Err(error) => error,
@@ -250,7 +274,11 @@ where
     finish(state, session, id, result, done).await
 }
 
-async fn record_evidence(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<EvidenceInput>) -> Response {
+async fn record_evidence(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: CsrfForm<EvidenceInput>,
+) -> Response {
     let CsrfForm { session, form } = form;
     act(&state, &session, &id, "evidence", async |id, actor| {
         evidence::record(&state.db, id, form, actor, state.now()).await.map(|_| ())
@@ -269,7 +297,11 @@ async fn advance_deal(State(state): State<AppState>, Path(id): Path<String>, for
     .await
 }
 
-async fn move_back_deal(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<MoveBackInput>) -> Response {
+async fn move_back_deal(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: CsrfForm<MoveBackInput>,
+) -> Response {
     let CsrfForm { session, form } = form;
     act(&state, &session, &id, "moved_back", async |id, actor| {
         gate::move_back(&state.db, id, form, actor, state.now()).await.map(|_| ())
@@ -279,7 +311,8 @@ async fn move_back_deal(State(state): State<AppState>, Path(id): Path<String>, f
 
 async fn hold_deal(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<HoldInput>) -> Response {
     let CsrfForm { session, form } = form;
-    act(&state, &session, &id, "held", async |id, actor| holds::hold(&state.db, id, form, actor, state.now()).await).await
+    act(&state, &session, &id, "held", async |id, actor| holds::hold(&state.db, id, form, actor, state.now()).await)
+        .await
 }
 
 async fn resume_deal(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<Empty>) -> Response {
@@ -320,8 +353,10 @@ async fn update_deal(State(state): State<AppState>, Path(id): Path<String>, form
         next_call_scheduler: blank_is_none(form.next_call_scheduler),
         churned_on: None,
     };
-    act(&state, &session, &id, "updated", async |id, actor| deals::update(&state.db, id, update, actor, state.now()).await)
-        .await
+    act(&state, &session, &id, "updated", async |id, actor| {
+        deals::update(&state.db, id, update, actor, state.now()).await
+    })
+    .await
 }
 
 /// The new-deal form, flat as HTML forms are.
@@ -429,7 +464,11 @@ impl NewDealForm {
 async fn new_deal(State(state): State<AppState>, session: WebSession) -> Result<Response, PageError> {
     session.require(Role::Member, "board")?;
     let users = users::list(&state.db).await.map_err(|e| PageError::new(e, session.chrome("board")))?;
-    let form = NewDealForm { closed_won_on: state.now().date_naive().to_string(), currency: "EUR".into(), ..Default::default() };
+    let form = NewDealForm {
+        closed_won_on: state.now().date_naive().to_string(),
+        currency: "EUR".into(),
+        ..Default::default()
+    };
     Ok(render(StatusCode::OK, &NewDealPage { chrome: session.chrome("board"), form, users, notice: None }))
 }
 
@@ -511,7 +550,11 @@ async fn retire_promise(
     .await
 }
 
-async fn resolve_followup(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<ResolveFollowupForm>) -> Response {
+async fn resolve_followup(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: CsrfForm<ResolveFollowupForm>,
+) -> Response {
     let CsrfForm { session, form } = form;
     act(&state, &session, &form.deal_id, "resolved", async |_deal, actor| {
         let id: i32 = id.parse().map_err(|_| AppError::NotFound("follow-up"))?;
@@ -539,5 +582,8 @@ struct ChurnForm {
 async fn record_churn(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<ChurnForm>) -> Response {
     let CsrfForm { session, form } = form;
     let update = DealUpdate { churned_on: blank_is_none(form.churned_on), ..Default::default() };
-    act(&state, &session, &id, "churn", async |id, actor| deals::update(&state.db, id, update, actor, state.now()).await).await
+    act(&state, &session, &id, "churn", async |id, actor| {
+        deals::update(&state.db, id, update, actor, state.now()).await
+    })
+    .await
 }

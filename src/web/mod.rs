@@ -145,11 +145,11 @@ pub fn describe(error: &AppError) -> Vec<String> {
         AppError::Validation(fields) => {
             fields.iter().map(|(field, problem)| format!("{}: {problem}", humanise(field))).collect()
         }
-        AppError::ExitCriteriaUnmet(unmet) => std::iter::once(
-            "The deal cannot advance yet. The customer's evidence is missing for:".to_owned(),
-        )
-        .chain(unmet.iter().map(|c| format!("• {}", c.text)))
-        .collect(),
+        AppError::ExitCriteriaUnmet(unmet) => {
+            std::iter::once("The deal cannot advance yet. The customer's evidence is missing for:".to_owned())
+                .chain(unmet.iter().map(|c| format!("• {}", c.text)))
+                .collect()
+        }
         other => vec![capitalise(&other.to_string())],
     }
 }

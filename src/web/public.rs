@@ -5,19 +5,19 @@
 use std::net::{IpAddr, SocketAddr};
 
 use askama::Template;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 
 use super::render;
-use crate::error::AppError;
-use crate::surveys::page::{self, Lookup, SurveyForm, Submitted};
-use crate::surveys::Verdict;
 use crate::AppState;
+use crate::error::AppError;
+use crate::surveys::Verdict;
+use crate::surveys::page::{self, Lookup, Submitted, SurveyForm};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -162,7 +162,13 @@ struct MessagePage {
     unsubscribe_token: Option<String>,
 }
 
-fn message(status: StatusCode, w: &'static Words, title: &'static str, text: &'static str, company: String) -> Response {
+fn message(
+    status: StatusCode,
+    w: &'static Words,
+    title: &'static str,
+    text: &'static str,
+    company: String,
+) -> Response {
     render(status, &MessagePage { w, title, message: text, company, unsubscribe_token: None })
 }
 
@@ -175,15 +181,22 @@ fn failure(error: AppError) -> Response {
     tracing::error!(%error, "the survey page failed");
     render(
         StatusCode::INTERNAL_SERVER_ERROR,
-        &MessagePage { w: &ENGLISH, title: "Something went wrong", message: "Please try again in a moment.", company: String::new(), unsubscribe_token: None },
+        &MessagePage {
+            w: &ENGLISH,
+            title: "Something went wrong",
+            message: "Please try again in a moment.",
+            company: String::new(),
+            unsubscribe_token: None,
+        },
     )
 }
 
 async fn show_survey(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     match page::lookup(&state.db, &token, state.now()).await {
-        Ok(Lookup::Open(form)) => {
-            render(StatusCode::OK, &SurveyPage { w: words(&form.language), token, form, errors: Vec::new(), chosen: Vec::new() })
-        }
+        Ok(Lookup::Open(form)) => render(
+            StatusCode::OK,
+            &SurveyPage { w: words(&form.language), token, form, errors: Vec::new(), chosen: Vec::new() },
+        ),
         Ok(Lookup::Answered(form)) => {
             let w = words(&form.language);
             message(StatusCode::OK, w, w.thanks_title, w.thanks, form.company)
@@ -193,24 +206,32 @@ async fn show_survey(State(state): State<AppState>, Path(token): Path<String>) -
     }
 }
 
-async fn submit_survey(State(state): State<AppState>, ClientIp(ip): ClientIp, Path(token): Path<String>, body: Bytes) -> Response {
+async fn submit_survey(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Response {
     if !state.limits.allow(&token, ip) {
         return message(StatusCode::TOO_MANY_REQUESTS, &ENGLISH, ENGLISH.title, ENGLISH.slow_down, String::new());
     }
     let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     match page::submit(&state.db, &token, &pairs, state.now()).await {
-        Ok(Submitted::Stored { .. }) | Ok(Submitted::AlreadyAnswered) => match page::lookup(&state.db, &token, state.now()).await {
-            Ok(Lookup::Answered(form)) => {
-                let w = words(&form.language);
-                message(StatusCode::OK, w, w.thanks_title, w.thanks, form.company)
+        Ok(Submitted::Stored { .. }) | Ok(Submitted::AlreadyAnswered) => {
+            match page::lookup(&state.db, &token, state.now()).await {
+                Ok(Lookup::Answered(form)) => {
+                    let w = words(&form.language);
+                    message(StatusCode::OK, w, w.thanks_title, w.thanks, form.company)
+                }
+                Ok(_) => invalid(),
+                Err(error) => failure(error),
             }
-            Ok(_) => invalid(),
-            Err(error) => failure(error),
-        },
+        }
         Ok(Submitted::Invalid) => invalid(),
         Err(AppError::Validation(fields)) => match page::lookup(&state.db, &token, state.now()).await {
             Ok(Lookup::Open(form)) => {
-                let errors = fields.iter().map(|(field, problem)| format!("{}: {problem}", question_of(&form, field))).collect();
+                let errors =
+                    fields.iter().map(|(field, problem)| format!("{}: {problem}", question_of(&form, field))).collect();
                 let page = SurveyPage { w: words(&form.language), token, form, errors, chosen: pairs };
                 render(StatusCode::UNPROCESSABLE_ENTITY, &page)
             }
@@ -240,7 +261,13 @@ async fn show_unsubscribe(State(state): State<AppState>, Path(token): Path<Strin
             let w = words(&language);
             render(
                 StatusCode::OK,
-                &MessagePage { w, title: w.unsubscribe_title, message: w.unsubscribe_ask, company, unsubscribe_token: Some(token) },
+                &MessagePage {
+                    w,
+                    title: w.unsubscribe_title,
+                    message: w.unsubscribe_ask,
+                    company,
+                    unsubscribe_token: Some(token),
+                },
             )
         }
         Ok(None) => invalid(),

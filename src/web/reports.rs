@@ -2,16 +2,16 @@
 //! as CSV (`/reports/{table}.csv`).
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 
 use super::{Chrome, PageError, WebSession, render};
-use crate::error::AppError;
 use crate::advocacy::asks;
 use crate::advocacy::candidates::{self, Rules};
+use crate::error::AppError;
 use crate::metrics::nps::{self, NpsFilter, NpsGroup};
 use crate::metrics::pipeline::{self, PipelineFilter};
 use crate::metrics::profitability;
@@ -112,8 +112,15 @@ pub async fn tables(state: &AppState) -> AppResult<Vec<Table>> {
         ("promise-kept-by-category", "category", "Promise-kept rate by promise category"),
         ("promise-kept-by-month", "month", "Promise-kept rate by month answered"),
     ] {
-        let groups = promise_kept::compute(db, &Filter { group_by: Some(dimension.to_owned()), ..Default::default() }).await?.groups;
-        tables.push(Table { id, title: title.to_owned(), columns: KEPT_COLUMNS.to_vec(), rows: kept_rows(&groups, Some(&overall)) });
+        let groups = promise_kept::compute(db, &Filter { group_by: Some(dimension.to_owned()), ..Default::default() })
+            .await?
+            .groups;
+        tables.push(Table {
+            id,
+            title: title.to_owned(),
+            columns: KEPT_COLUMNS.to_vec(),
+            rows: kept_rows(&groups, Some(&overall)),
+        });
     }
     let nps_columns = vec!["Group", "Promoters", "Passives", "Detractors", "Answers", "NPS", "CI low", "CI high"];
     for (id, dimension, title) in [
@@ -159,7 +166,16 @@ async fn pipeline_tables(state: &AppState) -> AppResult<Vec<Table>> {
             "Time in stage (median closed-won to live: {} days)",
             metrics.median_days_to_live.map_or("-".to_owned(), |d| format!("{d:.0}"))
         ),
-        columns: vec!["Stage", "Target days", "Now in it", "On hold", "Median active days", "P90 active days", "On-hold days", "Over SLA"],
+        columns: vec![
+            "Stage",
+            "Target days",
+            "Now in it",
+            "On hold",
+            "Median active days",
+            "P90 active days",
+            "On-hold days",
+            "Over SLA",
+        ],
         rows: metrics
             .stages
             .iter()
@@ -200,7 +216,12 @@ async fn pipeline_tables(state: &AppState) -> AppResult<Vec<Table>> {
         id: "pipeline-forecast",
         title: format!("Go-live forecast ({} deals in flight)", metrics.forecast.in_flight),
         columns: vec!["Within days", "Expected go-lives"],
-        rows: metrics.forecast.horizons.iter().map(|h| vec![h.days.to_string(), format!("{:.1}", h.expected_go_lives)]).collect(),
+        rows: metrics
+            .forecast
+            .horizons
+            .iter()
+            .map(|h| vec![h.days.to_string(), format!("{:.1}", h.expected_go_lives)])
+            .collect(),
     };
     Ok(vec![stages, conversion, forecast])
 }
@@ -210,7 +231,16 @@ async fn advocacy_tables(state: &AppState) -> AppResult<Vec<Table>> {
     let segments = Table {
         id: "profitability-by-segment",
         title: "Profitability by segment (3:1 line)".to_owned(),
-        columns: vec!["Segment", "Accounts", "With figures", "ARR", "Gross margin %", "LTV", "LTV:CAC", "Payback months"],
+        columns: vec![
+            "Segment",
+            "Accounts",
+            "With figures",
+            "ARR",
+            "Gross margin %",
+            "LTV",
+            "LTV:CAC",
+            "Payback months",
+        ],
         rows: economics
             .segments
             .iter()
@@ -275,7 +305,15 @@ async fn advocacy_tables(state: &AppState) -> AppResult<Vec<Table>> {
         rows: asks::outcomes(&state.db)
             .await?
             .iter()
-            .map(|o| vec![o.label.clone(), o.pending.to_string(), o.done.to_string(), o.declined.to_string(), o.total.to_string()])
+            .map(|o| {
+                vec![
+                    o.label.clone(),
+                    o.pending.to_string(),
+                    o.done.to_string(),
+                    o.declined.to_string(),
+                    o.total.to_string(),
+                ]
+            })
             .collect(),
     };
     Ok(vec![segments, accounts, candidates, outcomes])
@@ -296,15 +334,28 @@ async fn show_reports(State(state): State<AppState>, session: WebSession) -> Res
 
 /// Quotes a CSV cell when it needs it, and defuses spreadsheet formulas.
 fn csv_cell(cell: &str) -> String {
-    let cell = if cell.starts_with(['=', '+', '-', '@']) && cell.parse::<f64>().is_err() { format!("'{cell}") } else { cell.to_owned() };
+    let cell = if cell.starts_with(['=', '+', '-', '@']) && cell.parse::<f64>().is_err() {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    };
     if cell.contains([',', '"', '\n', '\r']) { format!("\"{}\"", cell.replace('"', "\"\"")) } else { cell }
 }
 
-async fn download(State(state): State<AppState>, session: WebSession, Path(file): Path<String>) -> Result<Response, PageError> {
+async fn download(
+    State(state): State<AppState>,
+    session: WebSession,
+    Path(file): Path<String>,
+) -> Result<Response, PageError> {
     let chrome = session.chrome("reports");
     let fail = |e| PageError::new(e, chrome.clone());
     let id = file.strip_suffix(".csv").ok_or_else(|| fail(AppError::NotFound("report")))?;
-    let table = tables(&state).await.map_err(fail)?.into_iter().find(|t| t.id == id).ok_or_else(|| fail(AppError::NotFound("report")))?;
+    let table = tables(&state)
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| fail(AppError::NotFound("report")))?;
     let mut body = String::new();
     for line in std::iter::once(table.columns.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>()).chain(table.rows) {
         body.push_str(&line.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));

@@ -45,9 +45,9 @@ pub fn session_cookie(secret: String, secure: bool) -> Cookie<'static> {
     let raw = format!("{COOKIE}={secret}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
     // The secret is hex, so the cookie always parses; fall back to a plain
     // session cookie rather than failing the sign-in.
-    Cookie::parse(raw).map(Cookie::into_owned).unwrap_or_else(|_| {
-        Cookie::build((COOKIE, secret)).path("/").http_only(true).same_site(SameSite::Lax).build()
-    })
+    Cookie::parse(raw)
+        .map(Cookie::into_owned)
+        .unwrap_or_else(|_| Cookie::build((COOKIE, secret)).path("/").http_only(true).same_site(SameSite::Lax).build())
 }
 
 /// Sends the browser to the login page, remembering where it was going.
@@ -91,7 +91,10 @@ impl OptionalFromRequestParts<AppState> for WebSession {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
-        lookup(parts, state).await.map(|s| s.map(Self)).map_err(|e| PageError::new(e, Chrome::default()).into_response())
+        lookup(parts, state)
+            .await
+            .map(|s| s.map(Self))
+            .map_err(|e| PageError::new(e, Chrome::default()).into_response())
     }
 }
 
@@ -124,7 +127,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
             return Err((StatusCode::FORBIDDEN, PageError::new(error, chrome)).into_response());
         }
         let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
-        let form = crate::validate::urlencoded(encoded.as_bytes()).map_err(|e| PageError::new(e, chrome).into_response())?;
+        let form =
+            crate::validate::urlencoded(encoded.as_bytes()).map_err(|e| PageError::new(e, chrome).into_response())?;
         Ok(Self { session, form })
     }
 }

@@ -2,20 +2,20 @@
 //! tokens (admins), and the audit log (managers).
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 
 use super::{Chrome, CsrfForm, Notice, PageError, WebSession, render, status_of};
+use crate::audit::{self, AuditLine};
+use crate::auth::Role;
 use crate::auth::tokens::{self, TokenInfo};
 use crate::auth::users::{self, NewUser, UserInfo};
-use crate::auth::Role;
 use crate::error::AppError;
 use crate::pipeline::stages::{self, CriterionInput, StageUpdate, StageView};
-use crate::audit::{self, AuditLine};
 use crate::{AppResult, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -65,7 +65,11 @@ async fn show_pipeline(
 }
 
 /// Runs a pipeline change for a manager; back to the settings page.
-async fn change_pipeline(state: &AppState, session: &WebSession, result: impl AsyncFnOnce(i32) -> AppResult<()>) -> Response {
+async fn change_pipeline(
+    state: &AppState,
+    session: &WebSession,
+    result: impl AsyncFnOnce(i32) -> AppResult<()>,
+) -> Response {
     if let Err(error) = session.require(Role::Manager, "settings") {
         return error.into_response();
     }
@@ -84,10 +88,17 @@ fn criterion_id(raw: &str) -> AppResult<i32> {
 
 async fn update_stage(State(state): State<AppState>, Path(key): Path<String>, form: CsrfForm<StageUpdate>) -> Response {
     let CsrfForm { session, form } = form;
-    change_pipeline(&state, &session, async |actor| stages::update_stage(&state.db, &key, form, actor, state.now()).await).await
+    change_pipeline(&state, &session, async |actor| {
+        stages::update_stage(&state.db, &key, form, actor, state.now()).await
+    })
+    .await
 }
 
-async fn add_criterion(State(state): State<AppState>, Path(key): Path<String>, form: CsrfForm<CriterionInput>) -> Response {
+async fn add_criterion(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    form: CsrfForm<CriterionInput>,
+) -> Response {
     let CsrfForm { session, form } = form;
     change_pipeline(&state, &session, async |actor| {
         stages::add_criterion(&state.db, &key, form, actor, state.now()).await.map(|_| ())
@@ -95,7 +106,11 @@ async fn add_criterion(State(state): State<AppState>, Path(key): Path<String>, f
     .await
 }
 
-async fn update_criterion(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<CriterionInput>) -> Response {
+async fn update_criterion(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: CsrfForm<CriterionInput>,
+) -> Response {
     let CsrfForm { session, form } = form;
     change_pipeline(&state, &session, async |actor| {
         stages::update_criterion(&state.db, criterion_id(&id)?, form, actor, state.now()).await
@@ -216,7 +231,11 @@ struct UserUpdateForm {
     active: Option<String>,
 }
 
-async fn update_user(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<UserUpdateForm>) -> Response {
+async fn update_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: CsrfForm<UserUpdateForm>,
+) -> Response {
     let CsrfForm { session, form } = form;
     change_users(&state, &session, "saved", async |_| {
         let id: i32 = id.parse().map_err(|_| AppError::NotFound("user"))?;

@@ -2,11 +2,11 @@
 //! and the admin pages for the outbox and the job runs.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use entity::{job_run, outbox_message};
 use serde::Deserialize;
 
@@ -43,7 +43,11 @@ struct SurveysPage {
     tabs: Vec<(&'static str, &'static str)>,
 }
 
-async fn list_surveys(State(state): State<AppState>, session: WebSession, Query(query): Query<SurveysQuery>) -> Result<Response, PageError> {
+async fn list_surveys(
+    State(state): State<AppState>,
+    session: WebSession,
+    Query(query): Query<SurveysQuery>,
+) -> Result<Response, PageError> {
     let chrome = session.chrome("surveys");
     let fail = |e| PageError::new(e, chrome.clone());
     let status = query.status.unwrap_or_else(|| "sent".to_owned());
@@ -57,7 +61,10 @@ async fn list_surveys(State(state): State<AppState>, session: WebSession, Query(
         ("followups", "Open follow-ups"),
     ];
     if !tabs.iter().any(|(key, _)| *key == status) {
-        return Err(fail(AppError::field("status", "must be upcoming, waiting, sent, answered, expired, skipped or followups")));
+        return Err(fail(AppError::field(
+            "status",
+            "must be upcoming, waiting, sent, answered, expired, skipped or followups",
+        )));
     }
     let followups = if status == "followups" {
         followups::list(&state.db, Some(followups::status::OPEN), None).await.map_err(fail)?
@@ -93,11 +100,16 @@ struct OutboxPage {
     notice: Option<Notice>,
 }
 
-async fn show_outbox(State(state): State<AppState>, session: WebSession, Query(query): Query<OutboxQuery>) -> Result<Response, PageError> {
+async fn show_outbox(
+    State(state): State<AppState>,
+    session: WebSession,
+    Query(query): Query<OutboxQuery>,
+) -> Result<Response, PageError> {
     session.require(Role::Admin, "outbox")?;
     let chrome = session.chrome("outbox");
     let status = query.status.filter(|s| ["pending", "sent", "failed"].contains(&s.as_str()));
-    let messages = mail::outbox::list(&state.db, status.as_deref(), 300).await.map_err(|e| PageError::new(e, chrome.clone()))?;
+    let messages =
+        mail::outbox::list(&state.db, status.as_deref(), 300).await.map_err(|e| PageError::new(e, chrome.clone()))?;
     let notice = query.done.map(|_| Notice::success("The email is queued again."));
     Ok(render(StatusCode::OK, &OutboxPage { chrome, status: status.unwrap_or_default(), messages, notice }))
 }
@@ -106,7 +118,11 @@ async fn show_outbox(State(state): State<AppState>, session: WebSession, Query(q
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-async fn resend_email(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<Empty>) -> Result<Response, PageError> {
+async fn resend_email(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: CsrfForm<Empty>,
+) -> Result<Response, PageError> {
     let session = form.session;
     session.require(Role::Admin, "outbox")?;
     let chrome = session.chrome("outbox");
@@ -130,7 +146,11 @@ struct JobsQuery {
     done: Option<String>,
 }
 
-async fn show_jobs(State(state): State<AppState>, session: WebSession, Query(query): Query<JobsQuery>) -> Result<Response, PageError> {
+async fn show_jobs(
+    State(state): State<AppState>,
+    session: WebSession,
+    Query(query): Query<JobsQuery>,
+) -> Result<Response, PageError> {
     session.require(Role::Admin, "jobs")?;
     let chrome = session.chrome("jobs");
     let runs = jobs::recent_runs(&state.db, 200).await.map_err(|e| PageError::new(e, chrome.clone()))?;
@@ -138,7 +158,11 @@ async fn show_jobs(State(state): State<AppState>, session: WebSession, Query(que
     Ok(render(StatusCode::OK, &JobsPage { chrome, schedules: state.config.schedules.clone(), runs, notice }))
 }
 
-async fn run_job(State(state): State<AppState>, Path(name): Path<String>, form: CsrfForm<Empty>) -> Result<Response, PageError> {
+async fn run_job(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: CsrfForm<Empty>,
+) -> Result<Response, PageError> {
     let session = form.session;
     session.require(Role::Admin, "jobs")?;
     let chrome = session.chrome("jobs");

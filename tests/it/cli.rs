@@ -30,7 +30,8 @@ async fn user_add_generates_a_password_and_token_create_prints_only_the_token() 
     let (ok, out, err) = run(&database, &["migrate"]);
     assert!(ok, "migrate failed: {err}");
 
-    let (ok, out_add, err) = run(&database, &["user", "add", "--email", "Kim@Example.com", "--name", "Kim", "--role", "manager"]);
+    let (ok, out_add, err) =
+        run(&database, &["user", "add", "--email", "Kim@Example.com", "--name", "Kim", "--role", "manager"]);
     assert!(ok, "user add failed: {err}");
     let password = out_add.lines().find_map(|l| l.strip_prefix("password: ")).expect("a generated password");
     assert!(password.len() >= 16, "{out_add}");
@@ -49,23 +50,32 @@ async fn user_add_generates_a_password_and_token_create_prints_only_the_token() 
 
     let (ok, _, _) = run(&database, &["token", "revoke", "1"]);
     assert!(ok);
-    assert!(tokens::authenticate(&db, lines[0], chrono::Utc::now()).await.is_err(), "a revoked token must stop working");
+    assert!(
+        tokens::authenticate(&db, lines[0], chrono::Utc::now()).await.is_err(),
+        "a revoked token must stop working"
+    );
 }
 
 #[tokio::test]
 async fn user_add_reads_a_password_from_stdin_and_refuses_bad_input() {
     let database = TestDatabase::new().await;
-    let mut child = aftercare(&database, &["user", "add", "--email", "a@example.com", "--name", "A", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child =
+        aftercare(&database, &["user", "add", "--email", "a@example.com", "--name", "A", "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
     child.stdin.take().expect("stdin").write_all(b"correct horse battery\n").expect("write");
     let output = child.wait_with_output().expect("wait");
     assert!(output.status.success());
     assert!(!String::from_utf8_lossy(&output.stdout).contains("password:"), "no password is printed when one is given");
     let db = aftercare::db::connect(&database.url).await.expect("connect");
-    assert!(aftercare::auth::users::authenticate(&db, "a@example.com", "correct horse battery").await.expect("query").is_some());
+    assert!(
+        aftercare::auth::users::authenticate(&db, "a@example.com", "correct horse battery")
+            .await
+            .expect("query")
+            .is_some()
+    );
 
     let (ok, _, err) = run(&database, &["user", "add", "--email", "not-an-email", "--name", "B", "--role", "wizard"]);
     assert!(!ok);
@@ -101,7 +111,8 @@ async fn serve_loads_the_demo_on_an_empty_database_and_prints_the_url_and_login(
         probe.local_addr().expect("address").port()
     };
     let listen = format!("127.0.0.1:{port}");
-    let mut child = aftercare(&database, &["serve", "--listen", &listen]).stdout(Stdio::piped()).spawn().expect("spawn");
+    let mut child =
+        aftercare(&database, &["serve", "--listen", &listen]).stdout(Stdio::piped()).spawn().expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let mut seen = Vec::new();

@@ -160,7 +160,8 @@ impl TestApp {
     /// clock, and the instance name `instance`.
     pub async fn other_instance(&self, instance: &str) -> AppState {
         let config = (*self.state.config).clone();
-        let mut state = AppState::build(config, Arc::new(self.clock.clone())).await.expect("building a second instance");
+        let mut state =
+            AppState::build(config, Arc::new(self.clock.clone())).await.expect("building a second instance");
         state.instance = instance.to_owned();
         state
     }
@@ -176,7 +177,8 @@ impl TestApp {
             role: role.as_str().to_owned(),
             password: Some(password.clone()),
         };
-        let (info, _) = users::add(&self.state.db, input, None, self.clock.now_for_tests()).await.expect("adding a user");
+        let (info, _) =
+            users::add(&self.state.db, input, None, self.clock.now_for_tests()).await.expect("adding a user");
         let token = tokens::create(&self.state.db, &email, Some("tests"), None, self.clock.now_for_tests())
             .await
             .expect("creating a token");
@@ -459,7 +461,12 @@ pub fn state_changing_calls(ready: &str, held: &str, criterion: i32, email: &str
             json!({"name": "New deal", "closed_won_on": "2026-03-01", "account": {"name": "Globex"}}),
             StatusCode::CREATED,
         ),
-        ApiCall::new(Method::PATCH, deal.clone(), json!({"csm": email, "next_call_at": "2026-03-04T10:00:00Z"}), StatusCode::OK),
+        ApiCall::new(
+            Method::PATCH,
+            deal.clone(),
+            json!({"csm": email, "next_call_at": "2026-03-04T10:00:00Z"}),
+            StatusCode::OK,
+        ),
         ApiCall::new(Method::POST, format!("{deal}/evidence"), evidence_body(criterion), StatusCode::CREATED),
         ApiCall::new(Method::POST, format!("{deal}/advance"), json!({}), StatusCode::OK),
         ApiCall::new(Method::POST, format!("{deal}/move-back"), json!({"reason": "UAT reopened"}), StatusCode::OK),

@@ -27,7 +27,11 @@ async fn five_customers(app: &TestApp) -> usize {
     for name in names {
         app.won(&member, &Customer::new(name)).await;
     }
-    app.won(&member, &Customer::new("Alpha").another_deal("Alpha expansion", "2026-03-01", "Expansion pays back in a year")).await;
+    app.won(
+        &member,
+        &Customer::new("Alpha").another_deal("Alpha expansion", "2026-03-01", "Expansion pays back in a year"),
+    )
+    .await;
     names.len()
 }
 
@@ -139,7 +143,8 @@ async fn planners_racing_without_a_lease_still_make_each_survey_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_cron_schedulers_of_two_instances_send_each_email_once() {
-    let app = TestApp::with_config(|c| c.schedules = vec![("outbox-sender".to_owned(), "*/10 * * * * *".to_owned())]).await;
+    let app =
+        TestApp::with_config(|c| c.schedules = vec![("outbox-sender".to_owned(), "*/10 * * * * *".to_owned())]).await;
     let accounts = five_customers(&app).await;
     app.plan(day("2026-09-01")).await;
     let a = app.other_instance("serve-a").await;
@@ -161,7 +166,10 @@ async fn the_cron_schedulers_of_two_instances_send_each_email_once() {
     let runs = job_run::Entity::find().all(&app.state.db).await.expect("runs");
     let slots: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.slot.as_str()).collect();
     assert_eq!(slots.len(), runs.len(), "one run per slot: {runs:?}");
-    assert!(runs.iter().all(|r| r.job == "outbox-sender" && r.slot.parse::<i64>().is_ok_and(|s| s % 10 == 0)), "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r.job == "outbox-sender" && r.slot.parse::<i64>().is_ok_and(|s| s % 10 == 0)),
+        "{runs:?}"
+    );
 
     let mut broken = (*app.state.config).clone();
     broken.schedules = vec![("survey-expiry".to_owned(), "every tuesday".to_owned())];
@@ -187,7 +195,10 @@ async fn admins_see_each_run_and_may_run_a_job_now() {
     assert_eq!(app.surveys().await.len(), 5, "the planner ran as of the app's clock");
     let page = browser.get("/settings/jobs").await;
     let rows = page.all("table tr");
-    let row = rows.iter().find(|r| r.text.starts_with("survey-planner") && r.text.contains("waves_recorded=")).unwrap_or_else(|| panic!("the run is listed: {rows:?}"));
+    let row = rows
+        .iter()
+        .find(|r| r.text.starts_with("survey-planner") && r.text.contains("waves_recorded="))
+        .unwrap_or_else(|| panic!("the run is listed: {rows:?}"));
     for shown in ["2026-09-01", "ok", "surveys_sent=5"] {
         assert!(row.text.contains(shown), "the run shows {shown}: {}", row.text);
     }
@@ -205,7 +216,11 @@ fn aftercare(app: &TestApp, outbox: &std::path::Path, args: &[&str]) -> (bool, S
         .env_remove("AFTERCARE_SMTP_URL")
         .output()
         .expect("the binary runs");
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -220,10 +235,22 @@ async fn jobs_run_as_of_a_date_back_fills_and_jobs_list_names_the_four_jobs() {
 
     // (arguments, what it prints)
     let steps: [(&[&str], &str); 4] = [
-        (&["jobs", "run", "survey-planner", "--as-of", "2026-08-31"], "survey-planner: done (waves_recorded=0 waves_skipped=0 surveys_sent=0 waves_waiting=0)"),
-        (&["jobs", "run", "survey-planner", "--as-of", "2026-09-02"], "survey-planner: done (waves_recorded=1 waves_skipped=0 surveys_sent=1 waves_waiting=0)"),
-        (&["jobs", "run", "survey-planner", "--as-of", "2026-09-02"], "survey-planner: done (waves_recorded=0 waves_skipped=0 surveys_sent=0 waves_waiting=0)"),
-        (&["jobs", "run", "outbox-sender", "--as-of", "2026-09-02"], "outbox-sender: done (sent=1 retrying=0 failed=0)"),
+        (
+            &["jobs", "run", "survey-planner", "--as-of", "2026-08-31"],
+            "survey-planner: done (waves_recorded=0 waves_skipped=0 surveys_sent=0 waves_waiting=0)",
+        ),
+        (
+            &["jobs", "run", "survey-planner", "--as-of", "2026-09-02"],
+            "survey-planner: done (waves_recorded=1 waves_skipped=0 surveys_sent=1 waves_waiting=0)",
+        ),
+        (
+            &["jobs", "run", "survey-planner", "--as-of", "2026-09-02"],
+            "survey-planner: done (waves_recorded=0 waves_skipped=0 surveys_sent=0 waves_waiting=0)",
+        ),
+        (
+            &["jobs", "run", "outbox-sender", "--as-of", "2026-09-02"],
+            "outbox-sender: done (sent=1 retrying=0 failed=0)",
+        ),
     ];
     for (args, prints) in steps {
         let (ok, out, err) = run(args);
@@ -231,7 +258,10 @@ async fn jobs_run_as_of_a_date_back_fills_and_jobs_list_names_the_four_jobs() {
         assert_eq!(out.trim(), prints, "{args:?}");
     }
     let survey = app.only_survey_of(won.contact_ids[0]).await;
-    assert_eq!(survey.sent_at.map(|t: DateTime<Utc>| t.date_naive()), Some(crate::surveys_helpers::date_of("2026-09-02")));
+    assert_eq!(
+        survey.sent_at.map(|t: DateTime<Utc>| t.date_naive()),
+        Some(crate::surveys_helpers::date_of("2026-09-02"))
+    );
     let row = app.initial_email(survey.id).await;
     let files = smtp::read_messages(dir);
     assert_eq!(files.len(), 1, "one .eml file");

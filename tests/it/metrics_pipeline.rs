@@ -129,7 +129,10 @@ async fn one_deal_is_counted_in_its_stage_cohort_and_forecast() {
 
     assert_eq!(body["deals"], 1);
     let won = stage(&body, "closed_won");
-    assert_eq!((won["deals_now"].clone(), won["median_active_days"].clone(), won["p90_active_days"].clone()), (json!(1), json!(3.0), json!(3.0)));
+    assert_eq!(
+        (won["deals_now"].clone(), won["median_active_days"].clone(), won["p90_active_days"].clone()),
+        (json!(1), json!(3.0), json!(3.0))
+    );
     assert_eq!(won["sla_breaches"], 0);
     assert_eq!(stage(&body, "handoff")["deals_now"], 0);
     let overall = &body["conversion"]["overall"];
@@ -385,9 +388,18 @@ async fn filters_select_deals_by_owner_in_any_role_and_by_segment() {
     let member = app.user(Role::Member).await;
     let owner = app.user(Role::Member).await;
     let other = app.user(Role::Member).await;
-    won(&app, &member, "Owned as AM", "2026-02-01", "Enterprise", json!({"owners": {"account_manager": owner.email}})).await;
+    won(&app, &member, "Owned as AM", "2026-02-01", "Enterprise", json!({"owners": {"account_manager": owner.email}}))
+        .await;
     let as_csm = won(&app, &member, "Owned as CSM", "2026-02-01", "SMB", json!({"owners": {"csm": owner.email}})).await;
-    won(&app, &member, "Someone else's", "2026-02-01", "Enterprise", json!({"owners": {"implementation_lead": other.email}})).await;
+    won(
+        &app,
+        &member,
+        "Someone else's",
+        "2026-02-01",
+        "Enterprise",
+        json!({"owners": {"implementation_lead": other.email}}),
+    )
+    .await;
     advance_to(&app, &member, as_csm, "handoff").await;
 
     let mine = metrics(&app, &member, &format!("?owner={}", owner.email.to_uppercase())).await;

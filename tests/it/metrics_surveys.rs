@@ -148,7 +148,11 @@ async fn empty_data_gives_no_rate_and_no_errors() {
 async fn one_verdict_and_all_too_early() {
     let app = TestApp::new().await;
     let (user, first, second) = team(&app).await;
-    record(&app, Answer { deals: &[first], wave: 6, verdicts: &["kept"], nps: Some(10), answered_at: at(1), category: None }).await;
+    record(
+        &app,
+        Answer { deals: &[first], wave: 6, verdicts: &["kept"], nps: Some(10), answered_at: at(1), category: None },
+    )
+    .await;
     let body = kept(&app, &user, "").await;
     assert_eq!((body["overall"]["n"].clone(), body["overall"]["rate"].clone()), (json!(1), json!(1.0)));
     // The Wilson interval of 1 of 1: 20.65 % to 100 %.
@@ -158,7 +162,18 @@ async fn one_verdict_and_all_too_early() {
     let lonely = TestApp::new().await;
     let (user, deal, _) = team(&lonely).await;
     let _ = second;
-    record(&lonely, Answer { deals: &[deal], wave: 6, verdicts: &verdicts(0, 0, 0, 3), nps: None, answered_at: at(1), category: None }).await;
+    record(
+        &lonely,
+        Answer {
+            deals: &[deal],
+            wave: 6,
+            verdicts: &verdicts(0, 0, 0, 3),
+            nps: None,
+            answered_at: at(1),
+            category: None,
+        },
+    )
+    .await;
     let body = kept(&lonely, &user, "").await;
     assert_eq!(body["overall"]["too_early"], 3);
     assert_eq!((body["overall"]["n"].clone(), body["overall"]["rate"].clone()), (json!(0), Value::Null));
@@ -169,24 +184,53 @@ async fn the_rate_leaves_too_early_out_and_groups_by_wave_cohort_and_month() {
     let app = TestApp::new().await;
     let (user, first, second) = team(&app).await;
     // Wave 6: 8 kept, 1 partly, 1 not kept, 2 too early -> 8/10.
-    record(&app, Answer { deals: &[first], wave: 6, verdicts: &verdicts(8, 1, 1, 2), nps: Some(9), answered_at: at(1), category: Some("Finance") }).await;
+    record(
+        &app,
+        Answer {
+            deals: &[first],
+            wave: 6,
+            verdicts: &verdicts(8, 1, 1, 2),
+            nps: Some(9),
+            answered_at: at(1),
+            category: Some("Finance"),
+        },
+    )
+    .await;
     // Wave 9: 1 kept, 1 not kept -> 1/2, a month later.
-    record(&app, Answer { deals: &[second], wave: 9, verdicts: &verdicts(1, 0, 1, 0), nps: Some(3), answered_at: at(31), category: None }).await;
+    record(
+        &app,
+        Answer {
+            deals: &[second],
+            wave: 9,
+            verdicts: &verdicts(1, 0, 1, 0),
+            nps: Some(3),
+            answered_at: at(31),
+            category: None,
+        },
+    )
+    .await;
 
     let body = kept(&app, &user, "?group_by=wave").await;
     let overall = &body["overall"];
-    assert_eq!((overall["kept"].clone(), overall["partly"].clone(), overall["not_kept"].clone(), overall["too_early"].clone()), (json!(9), json!(1), json!(2), json!(2)));
+    assert_eq!(
+        (overall["kept"].clone(), overall["partly"].clone(), overall["not_kept"].clone(), overall["too_early"].clone()),
+        (json!(9), json!(1), json!(2), json!(2))
+    );
     assert_eq!((overall["n"].clone(), overall["rate"].clone()), (json!(12), json!(0.75)));
     let groups = body["groups"].as_array().expect("groups");
     assert_eq!(groups.len(), 2);
-    assert_eq!((groups[0]["key"].clone(), groups[0]["rate"].clone(), groups[0]["n"].clone()), (json!("6"), json!(0.8), json!(10)));
+    assert_eq!(
+        (groups[0]["key"].clone(), groups[0]["rate"].clone(), groups[0]["n"].clone()),
+        (json!("6"), json!(0.8), json!(10))
+    );
     assert_eq!((groups[0]["ci_low"].clone(), groups[0]["ci_high"].clone()), (json!(0.4902), json!(0.9433)));
     assert_eq!((groups[1]["key"].clone(), groups[1]["rate"].clone()), (json!("9"), json!(0.5)));
 
     let cohorts = kept(&app, &user, "?group_by=cohort").await;
     assert_eq!(cohorts["groups"][0]["key"], "2026-Q1", "both deals closed on 2026-03-01");
     let months = kept(&app, &user, "?group_by=month").await;
-    let keys: Vec<&str> = months["groups"].as_array().expect("months").iter().filter_map(|g| g["key"].as_str()).collect();
+    let keys: Vec<&str> =
+        months["groups"].as_array().expect("months").iter().filter_map(|g| g["key"].as_str()).collect();
     assert_eq!(keys, ["2026-03", "2026-04"]);
     let trend = app.get("/api/v1/metrics/promise-kept/trend", &user).await.json();
     assert_eq!(trend["months"].as_array().expect("months").len(), 2);
@@ -206,7 +250,18 @@ async fn a_survey_covering_two_deals_or_two_waves_counts_each_verdict_once() {
     let app = TestApp::new().await;
     let (user, first, second) = team(&app).await;
     // One survey, two deals, one promise each: two verdicts, not four.
-    let survey = record(&app, Answer { deals: &[first, second], wave: 6, verdicts: &["kept", "not_kept"], nps: Some(8), answered_at: at(2), category: None }).await;
+    let survey = record(
+        &app,
+        Answer {
+            deals: &[first, second],
+            wave: 6,
+            verdicts: &["kept", "not_kept"],
+            nps: Some(8),
+            answered_at: at(2),
+            category: None,
+        },
+    )
+    .await;
     // The same survey also covered the 9-month wave of the first deal.
     survey_wave::ActiveModel {
         deal_id: Set(first),
@@ -224,7 +279,11 @@ async fn a_survey_covering_two_deals_or_two_waves_counts_each_verdict_once() {
     let body = kept(&app, &user, "?group_by=wave").await;
     assert_eq!((body["overall"]["n"].clone(), body["overall"]["rate"].clone()), (json!(2), json!(0.5)));
     let groups = body["groups"].as_array().expect("groups");
-    assert_eq!(groups.iter().map(|g| g["n"].as_u64().unwrap_or(0)).sum::<u64>(), 2, "each verdict under one wave: {groups:?}");
+    assert_eq!(
+        groups.iter().map(|g| g["n"].as_u64().unwrap_or(0)).sum::<u64>(),
+        2,
+        "each verdict under one wave: {groups:?}"
+    );
     let nps = app.get("/api/v1/metrics/nps?group_by=wave", &user).await.json();
     assert_eq!(nps["overall"]["n"], 1, "one answered survey, one score");
 }
@@ -233,16 +292,38 @@ async fn a_survey_covering_two_deals_or_two_waves_counts_each_verdict_once() {
 async fn nps_is_promoters_minus_detractors_by_group() {
     let app = TestApp::new().await;
     let (user, first, second) = team(&app).await;
-    for (days, score, deal, wave) in [(1, 10, first, 6), (2, 9, first, 9), (3, 8, second, 6), (4, 6, second, 9), (5, 0, second, 12)] {
-        record(&app, Answer { deals: &[deal], wave, verdicts: &["kept"], nps: Some(score), answered_at: at(days), category: None }).await;
+    for (days, score, deal, wave) in
+        [(1, 10, first, 6), (2, 9, first, 9), (3, 8, second, 6), (4, 6, second, 9), (5, 0, second, 12)]
+    {
+        record(
+            &app,
+            Answer {
+                deals: &[deal],
+                wave,
+                verdicts: &["kept"],
+                nps: Some(score),
+                answered_at: at(days),
+                category: None,
+            },
+        )
+        .await;
     }
     let body = app.get("/api/v1/metrics/nps?group_by=wave", &user).await.json();
     let overall = &body["overall"];
-    assert_eq!((overall["promoters"].clone(), overall["passives"].clone(), overall["detractors"].clone()), (json!(2), json!(1), json!(2)));
+    assert_eq!(
+        (overall["promoters"].clone(), overall["passives"].clone(), overall["detractors"].clone()),
+        (json!(2), json!(1), json!(2))
+    );
     assert_eq!(overall["nps"], 0.0);
     // Wave 6: a 10 and an 8 -> 50 points; wave 12: a 0 -> -100.
-    assert_eq!((body["groups"][0]["label"].clone(), body["groups"][0]["nps"].clone()), (json!("6 months"), json!(50.0)));
-    assert_eq!((body["groups"][2]["label"].clone(), body["groups"][2]["nps"].clone()), (json!("12 months"), json!(-100.0)));
+    assert_eq!(
+        (body["groups"][0]["label"].clone(), body["groups"][0]["nps"].clone()),
+        (json!("6 months"), json!(50.0))
+    );
+    assert_eq!(
+        (body["groups"][2]["label"].clone(), body["groups"][2]["nps"].clone()),
+        (json!("12 months"), json!(-100.0))
+    );
     let by_manager = app.get("/api/v1/metrics/nps?group_by=account_manager", &user).await.json();
     assert_eq!(by_manager["groups"][0]["label"], "(none)", "the fixture deals have no account manager");
 }
@@ -275,7 +356,18 @@ async fn bad_metric_queries_name_the_parameter() {
 async fn the_dashboard_and_reports_show_the_same_numbers_and_download_as_csv() {
     let app = TestApp::new().await;
     let (user, first, _) = team(&app).await;
-    record(&app, Answer { deals: &[first], wave: 6, verdicts: &verdicts(8, 1, 1, 2), nps: Some(10), answered_at: at(1), category: None }).await;
+    record(
+        &app,
+        Answer {
+            deals: &[first],
+            wave: 6,
+            verdicts: &verdicts(8, 1, 1, 2),
+            nps: Some(10),
+            answered_at: at(1),
+            category: None,
+        },
+    )
+    .await;
     let browser = Browser::sign_in(&app, &user).await;
     let page = browser.get("/dashboard").await;
     assert!(page.text_of("#tile-kept .tile-value").contains("80%"), "{}", page.text_of("#tile-kept"));
@@ -285,8 +377,22 @@ async fn the_dashboard_and_reports_show_the_same_numbers_and_download_as_csv() {
     let reports = browser.get("/reports").await;
     let row = reports.all("#promise-kept-by-wave tbody tr")[0].text.clone();
     assert!(row.contains("6 months") && row.contains("80.0"), "{row}");
-    for table in ["pipeline-stages", "pipeline-conversion", "pipeline-forecast", "profitability-by-segment", "profitability-by-account", "advocacy-candidates", "advocacy-outcomes", "nps-by-wave", "survey-health-by-month"] {
-        assert_eq!(reports.count(&format!("section#{table} a[href=\"/reports/{table}.csv\"]")), 1, "{table} is on the reports page");
+    for table in [
+        "pipeline-stages",
+        "pipeline-conversion",
+        "pipeline-forecast",
+        "profitability-by-segment",
+        "profitability-by-account",
+        "advocacy-candidates",
+        "advocacy-outcomes",
+        "nps-by-wave",
+        "survey-health-by-month",
+    ] {
+        assert_eq!(
+            reports.count(&format!("section#{table} a[href=\"/reports/{table}.csv\"]")),
+            1,
+            "{table} is on the reports page"
+        );
     }
     let stages = browser.get("/reports/pipeline-stages.csv").await;
     assert!(stages.html.starts_with("Stage,Target days,Now in it"), "{}", stages.html);

@@ -80,7 +80,10 @@ async fn smtp_down_during_a_wave_then_every_email_is_delivered_exactly_once() {
     assert_eq!(app.send_mail().await, report(5, 0, 0));
     assert_eq!(app.send_mail().await, report(0, 0, 0), "nothing is sent twice");
     let rows = app.outbox().await;
-    assert!(rows.iter().all(|r| r.status == outbox::status::SENT && r.sent_at == Some(at) && r.attempts == 5), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.status == outbox::status::SENT && r.sent_at == Some(at) && r.attempts == 5),
+        "{rows:?}"
+    );
     let expected: Vec<(String, usize)> = rows.iter().map(|r| (r.message_id.clone(), 1)).collect();
     assert_delivered(&server.messages(), &expected);
 }
@@ -113,7 +116,8 @@ async fn a_sender_that_dies_mid_batch_loses_nothing_and_duplicates_at_most_once(
     assert_eq!(send(start + CLAIM + Duration::seconds(1)).await.expect("sending"), report(6, 0, 0));
     assert_eq!(send(start + CLAIM + Duration::hours(1)).await.expect("sending"), report(0, 0, 0));
     assert!(app.outbox().await.iter().all(|r| r.status == outbox::status::SENT && r.locked_by.is_none()));
-    let expected: Vec<(String, usize)> = ids.iter().enumerate().map(|(i, id)| (id.clone(), if i < 2 { 2 } else { 1 })).collect();
+    let expected: Vec<(String, usize)> =
+        ids.iter().enumerate().map(|(i, id)| (id.clone(), if i < 2 { 2 } else { 1 })).collect();
     assert_delivered(&smtp::read_messages(app.outbox_dir.path()), &expected);
 }
 
@@ -175,7 +179,8 @@ async fn an_email_that_keeps_failing_is_marked_failed_and_an_admin_resends_it() 
 
     // With the mail server fixed, it goes out once, with the same Message-ID.
     let dir = tempfile::tempdir().expect("a folder");
-    let fixed = Mailer::from_config(&MailConfig { outbox_dir: dir.path().to_owned(), ..MailConfig::default() }).expect("a mailer");
+    let fixed = Mailer::from_config(&MailConfig { outbox_dir: dir.path().to_owned(), ..MailConfig::default() })
+        .expect("a mailer");
     let now = start + Duration::days(30);
     assert_eq!(outbox::send_due(&app.state.db, &fixed, "fixed", 10, now).await.expect("sending"), report(1, 0, 0));
     assert_delivered(&smtp::read_messages(dir.path()), &[(ids[0].clone(), 1)]);

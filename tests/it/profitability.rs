@@ -24,7 +24,12 @@ async fn customer(
     deals: &[(&str, Option<&str>)],
 ) -> i32 {
     let db = &app.state.db;
-    let first = stage::Entity::find().filter(stage::Column::Key.eq("closed_won")).one(db).await.expect("stages").expect("closed_won");
+    let first = stage::Entity::find()
+        .filter(stage::Column::Key.eq("closed_won"))
+        .one(db)
+        .await
+        .expect("stages")
+        .expect("closed_won");
     let made = account::ActiveModel {
         name: Set(name.to_owned()),
         segment: Set(segment.map(str::to_owned)),
@@ -57,12 +62,22 @@ async fn customer(
 }
 
 fn by_key<'a>(list: &'a Value, key: &str, value: &Value) -> &'a Value {
-    list.as_array().expect("a list").iter().find(|row| row[key] == *value).unwrap_or_else(|| panic!("no {key}={value} in {list}"))
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .find(|row| row[key] == *value)
+        .unwrap_or_else(|| panic!("no {key}={value} in {list}"))
 }
 
 /// The figures of an account or segment row that the formulas produce.
 fn figures(row: &Value) -> [Value; 5] {
-    [row["arpa_monthly"].clone(), row["ltv"].clone(), row["ltv_cac"].clone(), row["payback_months"].clone(), row["meets_target"].clone()]
+    [
+        row["arpa_monthly"].clone(),
+        row["ltv"].clone(),
+        row["ltv_cac"].clone(),
+        row["payback_months"].clone(),
+        row["meets_target"].clone(),
+    ]
 }
 
 #[tokio::test]
@@ -93,18 +108,34 @@ async fn ltv_ltv_cac_and_payback_by_account_and_segment_at_the_configured_churn(
     let accounts = &report["accounts"];
     // Alpha: ARPA 1 000, gross profit 900 a month, LTV 900 / 0.015 = 60 000,
     // 3.0 x CAC, payback 20 000 / 900 = 22.2 months.
-    assert_eq!(figures(by_key(accounts, "account_id", &json!(a))), [json!(1000.0), json!(60000.0), json!(3.0), json!(22.2), json!(true)]);
+    assert_eq!(
+        figures(by_key(accounts, "account_id", &json!(a))),
+        [json!(1000.0), json!(60000.0), json!(3.0), json!(22.2), json!(true)]
+    );
     // Bravo: ARPA 2 000, profit 1 200, LTV 80 000, 8:1, payback 8.3.
-    assert_eq!(figures(by_key(accounts, "account_id", &json!(b))), [json!(2000.0), json!(80000.0), json!(8.0), json!(8.3), json!(true)]);
+    assert_eq!(
+        figures(by_key(accounts, "account_id", &json!(b))),
+        [json!(2000.0), json!(80000.0), json!(8.0), json!(8.3), json!(true)]
+    );
     // Charlie: nothing known.
-    assert_eq!(figures(by_key(accounts, "account_id", &json!(c))), [Value::Null, Value::Null, Value::Null, Value::Null, Value::Null]);
+    assert_eq!(
+        figures(by_key(accounts, "account_id", &json!(c))),
+        [Value::Null, Value::Null, Value::Null, Value::Null, Value::Null]
+    );
     // Delta: profit 870, LTV 58 000, 2.9:1, below the line; payback 23.0.
-    assert_eq!(figures(by_key(accounts, "account_id", &json!(d))), [json!(1000.0), json!(58000.0), json!(2.9), json!(23.0), json!(false)]);
+    assert_eq!(
+        figures(by_key(accounts, "account_id", &json!(d))),
+        [json!(1000.0), json!(58000.0), json!(2.9), json!(23.0), json!(false)]
+    );
     // Echo: no acquisition cost: no ratio, paid back at once.
-    assert_eq!(figures(by_key(accounts, "account_id", &json!(e))), [json!(500.0), json!(16666.67), Value::Null, json!(0.0), Value::Null]);
+    assert_eq!(
+        figures(by_key(accounts, "account_id", &json!(e))),
+        [json!(500.0), json!(16666.67), Value::Null, json!(0.0), Value::Null]
+    );
 
     let segments = &report["segments"];
-    let names: Vec<&str> = segments.as_array().expect("a list").iter().map(|s| s["segment"].as_str().unwrap_or_default()).collect();
+    let names: Vec<&str> =
+        segments.as_array().expect("a list").iter().map(|s| s["segment"].as_str().unwrap_or_default()).collect();
     assert_eq!(names, ["Enterprise", "No segment", "SMB"]);
     // SMB: Alpha and Bravo (Charlie has no figures). ARR 36 000, ARPA
     // 36 000 / 12 / 2 = 1 500; profit 900 + 1 200 = 2 100 a month, margin
@@ -112,7 +143,10 @@ async fn ltv_ltv_cac_and_payback_by_account_and_segment_at_the_configured_churn(
     // 70 000 each; 140 000 / 30 000 CAC = 4.6667; payback 30 000 / 2 100 = 14.3.
     let smb = by_key(segments, "segment", &json!("SMB"));
     assert_eq!((smb["accounts"].clone(), smb["with_economics"].clone()), (json!(3), json!(2)));
-    assert_eq!((smb["arr_total"].clone(), smb["gross_margin_pct"].clone(), smb["cac_average"].clone()), (json!(36000.0), json!(70.0), json!(15000.0)));
+    assert_eq!(
+        (smb["arr_total"].clone(), smb["gross_margin_pct"].clone(), smb["cac_average"].clone()),
+        (json!(36000.0), json!(70.0), json!(15000.0))
+    );
     assert_eq!(figures(smb), [json!(1500.0), json!(70000.0), json!(4.6667), json!(14.3), json!(true)]);
     let enterprise = by_key(segments, "segment", &json!("Enterprise"));
     assert_eq!(figures(enterprise), [json!(1000.0), json!(58000.0), json!(2.9), json!(23.0), json!(false)]);
@@ -146,7 +180,10 @@ async fn churn_comes_from_the_data_with_ten_accounts_observed_and_one_churn() {
     // days); 1 churn: 0.8774 % a month.
     let churn = profitability::churn_rate(&app.state.db, DEFAULT_MONTHLY_CHURN, today).await.expect("a rate");
     assert_eq!(churn.source, ChurnSource::Data);
-    assert_eq!((churn.accounts_observed, churn.churned, churn.account_months, churn.monthly_pct), (10, 1, 113.9713, 0.88));
+    assert_eq!(
+        (churn.accounts_observed, churn.churned, churn.account_months, churn.monthly_pct),
+        (10, 1, 113.9713, 0.88)
+    );
     assert!((churn.monthly - 1.0 / 113.971_252_566_735_1).abs() < 1e-12, "{}", churn.monthly);
     // LTV 800 a month x 113.9713 = 91 177.00; against CAC 20 000: 4.5589.
     let report = profitability::report(&app.state.db, DEFAULT_MONTHLY_CHURN, today).await.expect("a report");
@@ -156,7 +193,10 @@ async fn churn_comes_from_the_data_with_ten_accounts_observed_and_one_churn() {
     // Half a year on, the churn falls out of the window: the configured rate.
     let later = day("2027-09-03");
     let churn = profitability::churn_rate(&app.state.db, DEFAULT_MONTHLY_CHURN, later).await.expect("a rate");
-    assert_eq!((churn.source, churn.accounts_observed, churn.churned, churn.monthly), (ChurnSource::Configured, 9, 0, 0.015));
+    assert_eq!(
+        (churn.source, churn.accounts_observed, churn.churned, churn.monthly),
+        (ChurnSource::Configured, 9, 0, 0.015)
+    );
     // A different configured rate is used as given: 800 / 0.02 = 40 000.
     let report = profitability::report(&app.state.db, 0.02, later).await.expect("a report");
     let row = report.accounts.iter().find(|a| a.account_id == measured).expect("the account");
@@ -173,7 +213,10 @@ async fn ten_accounts_without_a_churn_use_the_configured_rate() {
     // A customer won after today is not observed yet.
     customer(&app, "Future", None, None, &[("2027-04-01", None)]).await;
     let churn = profitability::churn_rate(&app.state.db, DEFAULT_MONTHLY_CHURN, today).await.expect("a rate");
-    assert_eq!((churn.source, churn.accounts_observed, churn.churned, churn.monthly), (ChurnSource::Configured, 10, 0, 0.015));
+    assert_eq!(
+        (churn.source, churn.accounts_observed, churn.churned, churn.monthly),
+        (ChurnSource::Configured, 10, 0, 0.015)
+    );
     assert_eq!(churn.explanation, "configured rate: no account churned in the last 12 months");
 }
 
@@ -186,9 +229,15 @@ async fn profitability_of_no_data_is_empty_not_an_error() {
     let report = response.json();
     assert_eq!(report["accounts"], json!([]));
     assert_eq!(report["segments"], json!([]));
-    assert_eq!((report["overall"]["accounts"].clone(), report["overall"]["with_economics"].clone()), (json!(0), json!(0)));
+    assert_eq!(
+        (report["overall"]["accounts"].clone(), report["overall"]["with_economics"].clone()),
+        (json!(0), json!(0))
+    );
     assert_eq!(figures(&report["overall"]), [Value::Null, Value::Null, Value::Null, Value::Null, Value::Null]);
-    assert_eq!((report["churn"]["source"].clone(), report["churn"]["accounts_observed"].clone()), (json!("configured"), json!(0)));
+    assert_eq!(
+        (report["churn"]["source"].clone(), report["churn"]["accounts_observed"].clone()),
+        (json!("configured"), json!(0))
+    );
 }
 
 async fn account_of_new_deal(app: &TestApp, user: &crate::helpers::TestUser) -> i32 {
@@ -208,10 +257,16 @@ async fn patching_an_account_sets_its_economics_and_null_clears_them() {
     assert_eq!(response.status, StatusCode::OK, "{}", response.text);
     let body = response.json();
     // ARPA 10 000; profit 7 500; LTV 7 500 / 0.015 = 500 000; 11.1111:1; payback 6 months.
-    assert_eq!((body["arr"].clone(), body["gross_margin_pct"].clone(), body["cac"].clone()), (json!(120000.0), json!(75.0), json!(45000.0)));
+    assert_eq!(
+        (body["arr"].clone(), body["gross_margin_pct"].clone(), body["cac"].clone()),
+        (json!(120000.0), json!(75.0), json!(45000.0))
+    );
     assert_eq!(figures(&body), [json!(10000.0), json!(500000.0), json!(11.1111), json!(6.0), json!(true)]);
     let stored = account::Entity::find_by_id(id).one(&app.state.db).await.expect("read").expect("the account");
-    assert_eq!((stored.arr_cents, stored.gross_margin_pct, stored.cac_cents), (Some(12_000_000), Some(75.0), Some(4_500_000)));
+    assert_eq!(
+        (stored.arr_cents, stored.gross_margin_pct, stored.cac_cents),
+        (Some(12_000_000), Some(75.0), Some(4_500_000))
+    );
     let audited = audit_entry::Entity::find()
         .filter(audit_entry::Column::Action.eq("account.economics"))
         .one(&app.state.db)
@@ -224,7 +279,10 @@ async fn patching_an_account_sets_its_economics_and_null_clears_them() {
     let response = app.patch(&path, &member, json!({"cac": null, "arr": "1250.50"})).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text);
     let body = response.json();
-    assert_eq!((body["arr"].clone(), body["gross_margin_pct"].clone(), body["cac"].clone()), (json!(1250.5), json!(75.0), Value::Null));
+    assert_eq!(
+        (body["arr"].clone(), body["gross_margin_pct"].clone(), body["cac"].clone()),
+        (json!(1250.5), json!(75.0), Value::Null)
+    );
     assert_eq!((body["ltv_cac"].clone(), body["payback_months"].clone()), (Value::Null, Value::Null));
 }
 
@@ -248,12 +306,20 @@ async fn bad_economics_name_the_field_and_change_nothing() {
     for (body, field, problem) in cases {
         let response = app.patch(&path, &member, body.clone()).await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", response.text);
-        let reported = response.field_error(field).unwrap_or_else(|| panic!("{body}: {field} named in {}", response.text));
+        let reported =
+            response.field_error(field).unwrap_or_else(|| panic!("{body}: {field} named in {}", response.text));
         assert!(reported.contains(problem), "{body}: {reported:?}");
     }
     let after = account::Entity::find_by_id(id).one(&app.state.db).await.expect("read");
     assert_eq!(before, after, "nothing changed");
-    assert_eq!(audit_entry::Entity::find().filter(audit_entry::Column::Action.eq("account.economics")).count(&app.state.db).await.expect("count"), 0);
+    assert_eq!(
+        audit_entry::Entity::find()
+            .filter(audit_entry::Column::Action.eq("account.economics"))
+            .count(&app.state.db)
+            .await
+            .expect("count"),
+        0
+    );
     assert_eq!(app.patch("/api/v1/accounts/999999", &member, json!({"arr": 1})).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.patch("/api/v1/accounts/abc", &member, json!({"arr": 1})).await.status, StatusCode::NOT_FOUND);
 }
@@ -270,7 +336,9 @@ async fn web_the_account_page_shows_and_edits_the_economics() {
 
     // A bad margin: refused on the page, naming the field, nothing saved.
     let form = page.form("form#economics-form").set("arr", "120000").set("gross_margin_pct", "180").set("cac", "45000");
-    let refused = browser.refused(&form, StatusCode::UNPROCESSABLE_ENTITY, "Gross margin pct: must be a percentage from 0 to 100").await;
+    let refused = browser
+        .refused(&form, StatusCode::UNPROCESSABLE_ENTITY, "Gross margin pct: must be a percentage from 0 to 100")
+        .await;
     assert_eq!(refused.one("#economics-margin").attr("value"), Some("180"), "what was typed is kept");
 
     let saved = browser.submit(&form.set("gross_margin_pct", "75")).await;
@@ -296,7 +364,8 @@ async fn web_the_account_page_shows_and_edits_the_economics() {
     let browser = Browser::sign_in(&app, &viewer).await;
     let page = browser.get(&format!("/accounts/{id}")).await;
     assert_eq!(page.count("form#economics-form"), 0);
-    let form = crate::web_client::Form::new(format!("/accounts/{id}/economics"), &[("arr", "1")]).set("csrf", &browser.csrf().await);
+    let form = crate::web_client::Form::new(format!("/accounts/{id}/economics"), &[("arr", "1")])
+        .set("csrf", &browser.csrf().await);
     let before = TableDump::of(&app).await;
     assert_eq!(browser.submit(&form).await.status, StatusCode::FORBIDDEN);
     assert_unchanged(&app, &before, "a viewer's economics form").await;

@@ -89,7 +89,15 @@ impl SmtpServer {
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "the SMTP server is already running");
         let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{}", self.port), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{}", self.port),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(self.maildir())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -104,7 +112,11 @@ impl SmtpServer {
                 let log = std::fs::read_to_string(self.dir.path().join("aiosmtpd.log")).unwrap_or_default();
                 panic!("aiosmtpd exited ({status}): {log}");
             }
-            assert!(Instant::now() < deadline, "aiosmtpd did not listen on port {} within {START_TIMEOUT:?}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not listen on port {} within {START_TIMEOUT:?}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -152,7 +164,8 @@ pub struct Received {
 impl Received {
     /// Parses a raw message.
     pub fn parse(raw: &[u8]) -> Self {
-        let parsed = mailparse::parse_mail(raw).unwrap_or_else(|e| panic!("not a message ({e}): {}", String::from_utf8_lossy(raw)));
+        let parsed = mailparse::parse_mail(raw)
+            .unwrap_or_else(|e| panic!("not a message ({e}): {}", String::from_utf8_lossy(raw)));
         let headers = parsed.headers.iter().map(|h| (h.get_key(), h.get_value())).collect();
         let mut parts = Vec::new();
         leaves(&parsed, &mut parts);
@@ -177,7 +190,12 @@ impl Received {
     /// The decoded body of the one part of type `mime` (e.g. `text/html`).
     pub fn part(&self, mime: &str) -> &str {
         let found: Vec<&str> = self.parts.iter().filter(|(t, _)| t == mime).map(|(_, b)| b.as_str()).collect();
-        assert_eq!(found.len(), 1, "exactly one {mime} part, among {:?}", self.parts.iter().map(|p| &p.0).collect::<Vec<_>>());
+        assert_eq!(
+            found.len(),
+            1,
+            "exactly one {mime} part, among {:?}",
+            self.parts.iter().map(|p| &p.0).collect::<Vec<_>>()
+        );
         found[0]
     }
 

@@ -63,7 +63,10 @@ async fn the_survey_email_arrives_over_smtp_and_its_link_takes_exactly_one_answe
     }
     let hrefs: Vec<String> = {
         let selector = Selector::parse("a[href]").expect("a selector");
-        Html::parse_document(message.html()).select(&selector).filter_map(|a| a.value().attr("href").map(str::to_owned)).collect()
+        Html::parse_document(message.html())
+            .select(&selector)
+            .filter_map(|a| a.value().attr("href").map(str::to_owned))
+            .collect()
     };
     assert!(hrefs.contains(&link), "the HTML part links to the survey: {hrefs:?}");
     assert!(hrefs.contains(&format!("{base}/u/{token}")), "and to the unsubscribe page: {hrefs:?}");
@@ -75,7 +78,8 @@ async fn the_survey_email_arrives_over_smtp_and_its_link_takes_exactly_one_answe
     let form = page.form("form#survey-form");
     assert_eq!(form.action, path);
     let fieldsets = page.all("fieldset.promise[data-promise-id]");
-    let shown: Vec<i32> = fieldsets.iter().map(|f| f.attr("data-promise-id").and_then(|v| v.parse().ok()).expect("an id")).collect();
+    let shown: Vec<i32> =
+        fieldsets.iter().map(|f| f.attr("data-promise-id").and_then(|v| v.parse().ok()).expect("an id")).collect();
     assert_eq!(shown, won.promise_ids);
     for (id, text) in won.promise_ids.iter().zip(&customer.promises) {
         assert_eq!(page.text_of(&format!("fieldset.promise[data-promise-id=\"{id}\"] legend")), *text);
@@ -131,7 +135,8 @@ async fn the_survey_email_arrives_over_smtp_and_its_link_takes_exactly_one_answe
 
     // A second submission is refused: the thank-you again, nothing overwritten.
     app.clock.set(day("2026-09-04"));
-    let again = form.set(&format!("verdict_{first}"), "not_kept").set(&format!("verdict_{second}"), "not_kept").set("nps", "0");
+    let again =
+        form.set(&format!("verdict_{first}"), "not_kept").set(&format!("verdict_{second}"), "not_kept").set("nps", "0");
     let refused = app.public_submit(&again).await;
     assert_eq!(refused.status, StatusCode::OK, "{}", refused.html);
     assert_eq!(refused.count("form#survey-form"), 0, "no form to fill in again");

@@ -65,7 +65,12 @@ impl Customer {
             account: format!("{name} BV"),
             deal: format!("{name} rollout"),
             closed_won_on: "2026-03-01".to_owned(),
-            contacts: vec![Person { name: format!("Dana {name}"), email: format!("dana@{slug}.example"), language: "en".to_owned(), recipient: false }],
+            contacts: vec![Person {
+                name: format!("Dana {name}"),
+                email: format!("dana@{slug}.example"),
+                language: "en".to_owned(),
+                recipient: false,
+            }],
             promises: vec![format!("{name}: month-end close in 5 days instead of 10")],
             account_manager: None,
         }
@@ -73,7 +78,12 @@ impl Customer {
 
     /// Another deal of the same account, won on `closed_won_on`, with `promise`.
     pub fn another_deal(&self, deal: &str, closed_won_on: &str, promise: &str) -> Self {
-        Self { deal: deal.to_owned(), closed_won_on: closed_won_on.to_owned(), promises: vec![promise.to_owned()], ..self.clone() }
+        Self {
+            deal: deal.to_owned(),
+            closed_won_on: closed_won_on.to_owned(),
+            promises: vec![promise.to_owned()],
+            ..self.clone()
+        }
     }
 
     /// Won on `date` instead.
@@ -197,7 +207,12 @@ impl TestApp {
         }
         let view = self.deal(user, deal_id).await;
         let ids = |key: &str| view[key].as_array().expect("a list").iter().map(|v| id_of(&v["id"])).collect::<Vec<_>>();
-        Won { deal_id, account_id: id_of(&view["account"]["id"]), contact_ids: ids("contacts"), promise_ids: ids("promises") }
+        Won {
+            deal_id,
+            account_id: id_of(&view["account"]["id"]),
+            contact_ids: ids("contacts"),
+            promise_ids: ids("promises"),
+        }
     }
 
     /// Records a promise through the API; returns its id.
@@ -231,12 +246,18 @@ impl TestApp {
     /// Sends the due outbox messages as of the clock, with the app's mailer.
     pub async fn send_mail(&self) -> SendReport {
         let now = aftercare::Clock::now(&self.clock);
-        outbox::send_due(&self.state.db, &self.state.mailer, &self.state.instance, 500, now).await.expect("sending email")
+        outbox::send_due(&self.state.db, &self.state.mailer, &self.state.instance, 500, now)
+            .await
+            .expect("sending email")
     }
 
     /// Every outbox row, oldest first.
     pub async fn outbox(&self) -> Vec<outbox_message::Model> {
-        outbox_message::Entity::find().order_by_asc(outbox_message::Column::Id).all(&self.state.db).await.expect("reading the outbox")
+        outbox_message::Entity::find()
+            .order_by_asc(outbox_message::Column::Id)
+            .all(&self.state.db)
+            .await
+            .expect("reading the outbox")
     }
 
     /// The email that first asked survey `survey_id`.

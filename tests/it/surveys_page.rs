@@ -110,7 +110,11 @@ async fn one_click_unsubscribe_stops_reminders_and_later_waves() {
     app.plan(day("2027-03-01")).await;
     assert_eq!(
         app.wave_statuses(won.deal_id).await,
-        vec![(6, wave_status::SURVEYED.to_owned()), (9, wave_status::SKIPPED.to_owned()), (12, wave_status::SKIPPED.to_owned())]
+        vec![
+            (6, wave_status::SURVEYED.to_owned()),
+            (9, wave_status::SKIPPED.to_owned()),
+            (12, wave_status::SKIPPED.to_owned())
+        ]
     );
     assert_eq!(app.surveys().await.len(), 1);
     assert_eq!(app.outbox().await.len(), 1, "not one more email");
@@ -126,8 +130,16 @@ async fn bad_answers_and_too_many_tries_are_refused_and_change_nothing() {
     let valid = app.answer_form(&token, "kept", &[("comment", "Keep this")]).await;
     // (what is wrong, the form, how the error names the question)
     let cases = [
-        ("a promise unanswered", valid.clone().without(&format!("verdict_{second}")), "\u{201c}fewer spreadsheets\u{201d}".to_owned()),
-        ("an unknown verdict", valid.clone().set(&format!("verdict_{second}"), "maybe"), "\u{201c}fewer spreadsheets\u{201d}".to_owned()),
+        (
+            "a promise unanswered",
+            valid.clone().without(&format!("verdict_{second}")),
+            "\u{201c}fewer spreadsheets\u{201d}".to_owned(),
+        ),
+        (
+            "an unknown verdict",
+            valid.clone().set(&format!("verdict_{second}"), "maybe"),
+            "\u{201c}fewer spreadsheets\u{201d}".to_owned(),
+        ),
         ("nps out of range", valid.clone().set("nps", "11"), "how likely are you to recommend us".to_owned()),
         ("a checkbox with another value", valid.clone().set("reference", "sure"), "reference".to_owned()),
         ("a question of another survey", valid.clone().set("verdict_999999", "kept"), "verdict_999999".to_owned()),
@@ -141,7 +153,11 @@ async fn bad_answers_and_too_many_tries_are_refused_and_change_nothing() {
         // The form again, with the choices made so far.
         assert_eq!(page.one(&format!("input[name=verdict_{first}][value=kept]")).attr("checked"), Some(""), "{what}");
         assert_eq!(page.text_of("textarea#comment"), "Keep this", "{what}");
-        assert_eq!(survey_answer::Entity::find().count(&app.state.db).await.expect("count"), 0, "{what}: nothing stored");
+        assert_eq!(
+            survey_answer::Entity::find().count(&app.state.db).await.expect("count"),
+            0,
+            "{what}: nothing stored"
+        );
         assert_eq!(app.api_survey(&member, survey_id).await["status"], json!("sent"), "{what}");
     }
     // Five tries a minute per link: the sixth waits, even when it is valid.
@@ -174,7 +190,12 @@ async fn a_not_kept_verdict_opens_a_follow_up_until_someone_resolves_it_with_a_n
     assert_eq!(open.as_array().map(Vec::len), Some(1), "{open}");
     let followup = &open[0];
     assert_eq!(
-        (followup["deal_id"].clone(), followup["promise_id"].clone(), followup["survey_id"].clone(), followup["status"].clone()),
+        (
+            followup["deal_id"].clone(),
+            followup["promise_id"].clone(),
+            followup["survey_id"].clone(),
+            followup["status"].clone()
+        ),
         (json!(won.deal_id), json!(broken), json!(survey_id), json!("open"))
     );
     assert_eq!(followup["promise"], json!("Go-live before the audit"));
@@ -196,7 +217,9 @@ async fn a_not_kept_verdict_opens_a_follow_up_until_someone_resolves_it_with_a_n
     assert_eq!(resolve.action, format!("/followups/{id}/resolve"));
     browser.refused(&resolve.clone().set("note", "  "), StatusCode::UNPROCESSABLE_ENTITY, "Note: is required").await;
     // ...and the session's CSRF token.
-    browser.refused(&resolve.clone().set("note", "Done").set("csrf", "forged"), StatusCode::FORBIDDEN, "reload the page").await;
+    browser
+        .refused(&resolve.clone().set("note", "Done").set("csrf", "forged"), StatusCode::FORBIDDEN, "reload the page")
+        .await;
     assert_eq!(app.get("/api/v1/followups?status=open", &member).await.json().as_array().map(Vec::len), Some(1));
 
     let note = "Extra training on 12 September; go-live moved up";
@@ -210,5 +233,10 @@ async fn a_not_kept_verdict_opens_a_follow_up_until_someone_resolves_it_with_a_n
     assert!(page.text_of(&format!("#followups li.followup-resolved[data-followup-id=\"{id}\"]")).contains(note));
     assert_eq!(page.count(&format!("{item} form")), 0, "no resolve form any more");
     let bad = app.get("/api/v1/followups?status=closed", &member).await;
-    assert_eq!((bad.status, bad.field_error("status").is_some()), (StatusCode::UNPROCESSABLE_ENTITY, true), "{}", bad.text);
+    assert_eq!(
+        (bad.status, bad.field_error("status").is_some()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true),
+        "{}",
+        bad.text
+    );
 }

@@ -55,7 +55,10 @@ async fn planner_sends_each_wave_on_its_date_and_never_twice() {
             assert_eq!(survey.due_on, date_of(due));
             assert_eq!(survey.sent_at, Some(day(due)));
             assert_eq!(app.asked(survey.id).await, won.promise_ids);
-            assert!(waves.iter().any(|w| w.4 == Some(survey.id) && w.2 == date_of(due)), "the wave points at its survey");
+            assert!(
+                waves.iter().any(|w| w.4 == Some(survey.id) && w.2 == date_of(due)),
+                "the wave points at its survey"
+            );
         }
     }
     let keys: std::collections::BTreeSet<String> = app.outbox().await.into_iter().map(|m| m.dedupe_key).collect();
@@ -90,7 +93,11 @@ async fn a_wave_more_than_30_days_overdue_when_first_planned_is_skipped_without_
         assert_eq!(statuses, wanted, "won on {won_on}");
         let asked = fate.iter().any(|(_, s)| *s == wave_status::SURVEYED);
         assert_eq!(app.surveys_of(won.contact_ids[0]).await.len(), usize::from(asked), "won on {won_on}");
-        assert_eq!(outbox.iter().filter(|m| m.recipient.contains(customer.email())).count(), usize::from(asked), "won on {won_on}");
+        assert_eq!(
+            outbox.iter().filter(|m| m.recipient.contains(customer.email())).count(),
+            usize::from(asked),
+            "won on {won_on}"
+        );
     }
     let waves = aftercare::surveys::queries::waves(&app.state.db, &app.state.config.surveys, date_of("2026-03-02"), 60)
         .await
@@ -157,7 +164,10 @@ async fn waves_of_one_account_that_fall_together_make_one_survey() {
     assert_eq!(app.asked(merged.id).await, both, "one survey covers both deals' promises");
     let waves = app.waves().await;
     for deal in [a.deal_id, b.deal_id] {
-        assert!(waves.iter().any(|w| w.0 == deal && w.4 == Some(merged.id)), "deal {deal}'s wave is covered by the one survey");
+        assert!(
+            waves.iter().any(|w| w.0 == deal && w.4 == Some(merged.id)),
+            "deal {deal}'s wave is covered by the one survey"
+        );
     }
     let detail = app.api_survey(&member, merged.id).await;
     assert_eq!(detail["deal_ids"], json!([a.deal_id, b.deal_id]));
@@ -179,7 +189,8 @@ async fn recipients_are_the_marked_contacts_or_else_the_first_and_nobody_unsubsc
     let member = app.user(Role::Member).await;
     // (name, contacts, marked (indices), unsubscribed (indices), churned on,
     //  who is asked (indices), the 6-month wave's status)
-    type Case = (&'static str, usize, &'static [usize], &'static [usize], Option<&'static str>, &'static [usize], &'static str);
+    type Case =
+        (&'static str, usize, &'static [usize], &'static [usize], Option<&'static str>, &'static [usize], &'static str);
     let cases: [Case; 6] = [
         ("Unmarked", 3, &[], &[], None, &[0], wave_status::SURVEYED),
         ("Marked", 3, &[1, 2], &[], None, &[1, 2], wave_status::SURVEYED),
@@ -295,7 +306,11 @@ async fn go_live_anchoring_counts_waves_from_the_move_into_live() {
             let due: Vec<_> = app.waves().await.into_iter().map(|w| (w.0, w.1, w.2)).collect();
             assert_eq!(
                 due,
-                vec![(live, 6, date_of("2026-10-15")), (live, 9, date_of("2027-01-15")), (live, 12, date_of("2027-04-15"))],
+                vec![
+                    (live, 6, date_of("2026-10-15")),
+                    (live, 9, date_of("2027-01-15")),
+                    (live, 12, date_of("2027-04-15"))
+                ],
                 "waves count from the go-live date; a deal that is not live has none"
             );
         }

@@ -25,8 +25,20 @@ async fn the_api_records_promises_and_refuses_bad_ones_naming_the_field() {
     assert_eq!(shown, created.json()["promises"], "GET /api/v1/deals/{{id}} lists the promises");
     let promise = &shown[0];
     assert_eq!(
-        (promise["text"].clone(), promise["category"].clone(), promise["target"].clone(), promise["locked"].clone(), promise["retired_at"].clone()),
-        (json!("Month-end close in 5 days instead of 10"), json!("Finance"), json!("5 days"), json!(false), Value::Null)
+        (
+            promise["text"].clone(),
+            promise["category"].clone(),
+            promise["target"].clone(),
+            promise["locked"].clone(),
+            promise["retired_at"].clone()
+        ),
+        (
+            json!("Month-end close in 5 days instead of 10"),
+            json!("Finance"),
+            json!("5 days"),
+            json!(false),
+            Value::Null
+        )
     );
 
     let long = "x".repeat(promises::MAX_PROMISE + 1);
@@ -66,14 +78,23 @@ async fn a_promise_is_editable_until_a_survey_asks_then_only_retired_and_replace
     let browser = Browser::sign_in(&app, &member).await;
     let item = |id: i32| format!("li.promise-item[data-promise-id=\"{id}\"]");
     let promise = |view: &Value, id: i32| {
-        view["promises"].as_array().expect("promises").iter().find(|p| p["id"] == json!(id)).cloned().expect("the promise")
+        view["promises"]
+            .as_array()
+            .expect("promises")
+            .iter()
+            .find(|p| p["id"] == json!(id))
+            .cloned()
+            .expect("the promise")
     };
 
     // Before any survey: edited in place.
     let page = browser.get(&deal_path).await;
     let edit = page.form(&format!("{} details form", item(first)));
     assert_eq!(edit.action, format!("{deal_path}/promises/{first}"));
-    browser.submit(&edit.clone().set("text", "Close in 5 days")).await.assert_redirect_to(&format!("{deal_path}?done=promise"));
+    browser
+        .submit(&edit.clone().set("text", "Close in 5 days"))
+        .await
+        .assert_redirect_to(&format!("{deal_path}?done=promise"));
     let view = app.deal(&member, won.deal_id).await;
     assert_eq!(promise(&view, first)["text"], json!("Close in 5 days"));
     assert_eq!(promise(&view, first)["locked"], json!(false));
@@ -101,16 +122,32 @@ async fn a_promise_is_editable_until_a_survey_asks_then_only_retired_and_replace
     // The page now offers to replace it: a new promise, the old one retired.
     let page = browser.get(&deal_path).await;
     let replace = page.form(&format!("{} details form", item(first)));
-    assert_eq!((replace.action.as_str(), replace.value("replaces_id")), (format!("{deal_path}/promises").as_str(), Some(first.to_string().as_str())));
-    browser.submit(&replace.set("text", "Close in 4 days")).await.assert_redirect_to(&format!("{deal_path}?done=promise"));
+    assert_eq!(
+        (replace.action.as_str(), replace.value("replaces_id")),
+        (format!("{deal_path}/promises").as_str(), Some(first.to_string().as_str()))
+    );
+    browser
+        .submit(&replace.set("text", "Close in 4 days"))
+        .await
+        .assert_redirect_to(&format!("{deal_path}?done=promise"));
     let retire = page.form(&format!("{} form[action=\"{deal_path}/promises/{second}/retire\"]", item(second)));
     browser.submit(&retire).await.assert_redirect_to(&format!("{deal_path}?done=retired"));
 
     let view = app.deal(&member, won.deal_id).await;
     let old = promise(&view, first);
-    assert_eq!((old["text"].clone(), old["retired_at"].is_string()), (json!("Close in 5 days"), true), "the old promise stays, retired");
+    assert_eq!(
+        (old["text"].clone(), old["retired_at"].is_string()),
+        (json!("Close in 5 days"), true),
+        "the old promise stays, retired"
+    );
     assert!(promise(&view, second)["retired_at"].is_string());
-    let replacement = view["promises"].as_array().expect("promises").iter().find(|p| p["replaces_id"] == json!(first)).cloned().expect("a replacement");
+    let replacement = view["promises"]
+        .as_array()
+        .expect("promises")
+        .iter()
+        .find(|p| p["replaces_id"] == json!(first))
+        .cloned()
+        .expect("a replacement");
     assert_eq!((replacement["text"].clone(), replacement["locked"].clone()), (json!("Close in 4 days"), json!(false)));
     let answers = app.api_survey(&member, survey.id).await["answers"].clone();
     assert_eq!(

@@ -82,7 +82,10 @@ async fn reminders_go_to_non_respondents_on_their_days_and_stop_at_three() {
             let new = app.outbox().await.split_off(before);
             assert_eq!(new.len(), done.reminded, "{days:?}: one email per reminder");
             for email in new {
-                let i = surveys.iter().position(|id| email.dedupe_key.starts_with(&format!("survey:{id}:"))).expect("a survey email");
+                let i = surveys
+                    .iter()
+                    .position(|id| email.dedupe_key.starts_with(&format!("survey:{id}:")))
+                    .expect("a survey email");
                 reminded[i].push(day_after);
                 let number = reminded[i].len();
                 assert_eq!(email.dedupe_key, format!("survey:{}:reminder-{number}", surveys[i]));
