@@ -124,25 +124,45 @@ async fn show_account(
     Ok(render(StatusCode::OK, &page))
 }
 
-async fn add_contact(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<ContactInput>) -> Response {
-    let CsrfForm { session, form } = form;
+/// Runs an account form for a member: back to the account with a notice,
+/// or the page again with what went wrong and what was typed (nothing saved).
+async fn act(
+    state: &AppState,
+    session: &WebSession,
+    raw_id: &str,
+    done: &str,
+    action: impl AsyncFnOnce(i32, i32) -> AppResult<()>,
+    refill: impl FnOnce(&mut AccountPage),
+) -> Response {
     let chrome = session.chrome("accounts");
     if let Err(error) = session.require(Role::Member, "accounts") {
         return error.into_response();
     }
-    let Ok(account_id) = id.parse::<i32>() else {
+    let Ok(account_id) = raw_id.parse::<i32>() else {
         return PageError::new(AppError::NotFound("account"), chrome).into_response();
     };
-    match accounts::add_contact(&state.db, account_id, form.clone(), session.user().id, state.now()).await {
-        Ok(_) => Redirect::to(&format!("/accounts/{account_id}?done=contact")).into_response(),
+    match action(account_id, session.user().id).await {
+        Ok(()) => Redirect::to(&format!("/accounts/{account_id}?done={done}")).into_response(),
         Err(error @ AppError::Validation(_)) => {
-            match account_page(&state, &session, &id, Some(Notice::error(&error)), form).await {
-                Ok(page) => render(status_of(&error), &page),
+            match account_page(state, session, raw_id, Some(Notice::error(&error)), ContactInput::default()).await {
+                Ok(mut page) => {
+                    refill(&mut page);
+                    render(status_of(&error), &page)
+                }
                 Err(error) => PageError::new(error, chrome).into_response(),
             }
         }
         Err(error) => PageError::new(error, chrome).into_response(),
     }
+}
+
+async fn add_contact(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<ContactInput>) -> Response {
+    let CsrfForm { session, form } = form;
+    let input = form.clone();
+    let action = async |account_id, actor| {
+        accounts::add_contact(&state.db, account_id, input, actor, state.now()).await.map(|_| ())
+    };
+    act(&state, &session, &id, "contact", action, |page| page.contact = form).await
 }
 
 async fn update_economics(
@@ -151,24 +171,10 @@ async fn update_economics(
     form: CsrfForm<EconomicsInput>,
 ) -> Response {
     let CsrfForm { session, form } = form;
-    let chrome = session.chrome("accounts");
-    if let Err(error) = session.require(Role::Member, "accounts") {
-        return error.into_response();
-    }
-    let Ok(account_id) = id.parse::<i32>() else {
-        return PageError::new(AppError::NotFound("account"), chrome).into_response();
+    let input = form.clone();
+    let action = async |account_id, actor| {
+        profitability::update_economics(&state.db, account_id, input, actor, state.now()).await
     };
-    match profitability::update_economics(&state.db, account_id, form.clone(), session.user().id, state.now()).await {
-        Ok(()) => Redirect::to(&format!("/accounts/{account_id}?done=economics")).into_response(),
-        Err(error @ AppError::Validation(_)) => {
-            match account_page(&state, &session, &id, Some(Notice::error(&error)), ContactInput::default()).await {
-                Ok(mut page) => {
-                    page.economics_form = EconomicsValues::submitted(&form);
-                    render(status_of(&error), &page)
-                }
-                Err(error) => PageError::new(error, chrome).into_response(),
-            }
-        }
-        Err(error) => PageError::new(error, chrome).into_response(),
-    }
+    act(&state, &session, &id, "economics", action, |page| page.economics_form = EconomicsValues::submitted(&form))
+        .await
 }
