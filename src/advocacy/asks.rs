@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::{account, advocacy_ask, contact, deal, survey};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -30,6 +30,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::{kind, outcome};
+use crate::metrics::stats::Quarter;
 use crate::validate::{Fields, MAX_TEXT};
 use crate::{AppError, AppResult, audit};
 
@@ -82,15 +83,13 @@ pub struct BudgetStatus {
 /// The first instant of the calendar quarter `at` falls in (UTC).
 pub fn quarter_start(at: DateTime<Utc>) -> DateTime<Utc> {
     let date = at.date_naive();
-    let month = date.month0() / 3 * 3 + 1;
-    NaiveDate::from_ymd_opt(date.year(), month, 1).unwrap_or(date).and_time(chrono::NaiveTime::MIN).and_utc()
+    Quarter::of(date).first_day().unwrap_or(date).and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 /// The first instant of the next calendar quarter.
 fn next_quarter_start(at: DateTime<Utc>) -> DateTime<Utc> {
-    let start = quarter_start(at).date_naive();
-    let next = start.checked_add_months(chrono::Months::new(3)).unwrap_or(start);
-    next.and_time(chrono::NaiveTime::MIN).and_utc()
+    let date = at.date_naive();
+    Quarter::of(date).end().unwrap_or(date).and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 fn status_of(touches: &[Touch], budget: AskBudget, now: DateTime<Utc>) -> BudgetStatus {

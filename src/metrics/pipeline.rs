@@ -41,9 +41,8 @@
 //!   `without_history`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use entity::{account, deal, deal_hold, stage, stage_transition};
 use sea_orm::sea_query::{self, Condition, Expr, Func};
 use sea_orm::{
@@ -56,7 +55,7 @@ use super::stats::{median, quantile, round1, round4};
 use crate::AppResult;
 use crate::auth::users;
 use crate::pipeline::holds;
-use crate::validate::{Fields, MAX_LINE, YEARS};
+use crate::validate::{Fields, MAX_LINE};
 
 /// The forecast's horizons, in days.
 pub const HORIZONS: [i64; 3] = [30, 60, 90];
@@ -82,53 +81,7 @@ pub struct PipelineFilter {
     pub cohort: Option<String>,
 }
 
-/// A calendar quarter, the unit of close cohorts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Quarter {
-    /// The year.
-    pub year: i32,
-    /// 1 to 4.
-    pub quarter: u32,
-}
-
-impl Quarter {
-    /// The quarter `date` falls in.
-    pub fn of(date: NaiveDate) -> Self {
-        Self { year: date.year(), quarter: date.month0() / 3 + 1 }
-    }
-
-    /// Parses `YYYY-Qn` (the `Q` in either case).
-    pub fn parse(value: &str) -> Option<Self> {
-        let (year, quarter) = value.trim().split_once('-')?;
-        let digit = quarter.strip_prefix(['Q', 'q'])?;
-        if year.len() != 4 || !year.chars().all(|c| c.is_ascii_digit()) || digit.len() != 1 {
-            return None;
-        }
-        let year: i32 = year.parse().ok()?;
-        let quarter: u32 = digit.parse().ok().filter(|q| (1..=4).contains(q))?;
-        YEARS.contains(&year).then_some(Self { year, quarter })
-    }
-
-    /// The quarter's first day.
-    pub fn first_day(self) -> Option<NaiveDate> {
-        NaiveDate::from_ymd_opt(self.year, self.quarter * 3 - 2, 1)
-    }
-
-    /// The first day after the quarter.
-    pub fn end(self) -> Option<NaiveDate> {
-        if self.quarter == 4 {
-            NaiveDate::from_ymd_opt(self.year + 1, 1, 1)
-        } else {
-            NaiveDate::from_ymd_opt(self.year, self.quarter * 3 + 1, 1)
-        }
-    }
-}
-
-impl fmt::Display for Quarter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-Q{}", self.year, self.quarter)
-    }
-}
+pub use super::stats::Quarter;
 
 /// The pipeline analytics.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde::{Deserialize, Serialize};
 
-use super::stats::{SMALL_SAMPLE, round4, wilson};
+use super::stats::{Quarter, SMALL_SAMPLE, round4, wilson};
 use crate::AppResult;
 use crate::auth::users;
 use crate::validate::Fields;
@@ -151,12 +151,8 @@ struct Checked {
 
 /// The first and last day of a `YYYY-Qn` quarter.
 pub fn quarter_bounds(cohort: &str) -> Option<(NaiveDate, NaiveDate)> {
-    let (year, quarter) = cohort.trim().split_once("-Q")?;
-    let year: i32 = year.parse().ok()?;
-    let quarter: u32 = quarter.parse().ok().filter(|q| (1..=4).contains(q))?;
-    let start = NaiveDate::from_ymd_opt(year, (quarter - 1) * 3 + 1, 1)?;
-    let end = start.checked_add_months(chrono::Months::new(3))?.pred_opt()?;
-    Some((start, end))
+    let quarter = Quarter::parse(cohort)?;
+    Some((quarter.first_day()?, quarter.end()?.pred_opt()?))
 }
 
 async fn check(db: &impl ConnectionTrait, filter: &Filter) -> AppResult<Checked> {

@@ -1,4 +1,11 @@
-//! Small statistics shared by the metrics.
+//! Small statistics shared by the metrics, and calendar quarters (close
+//! cohorts, the ask budget).
+
+use std::fmt;
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::validate::YEARS;
 
 /// z for a two-sided 95 % interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -49,6 +56,54 @@ pub fn round1(value: f64) -> f64 {
 /// Rounds to four decimals (rates as fractions).
 pub fn round4(value: f64) -> f64 {
     (value * 10_000.0).round() / 10_000.0
+}
+
+/// A calendar quarter, the unit of close cohorts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Quarter {
+    /// The year.
+    pub year: i32,
+    /// 1 to 4.
+    pub quarter: u32,
+}
+
+impl Quarter {
+    /// The quarter `date` falls in.
+    pub fn of(date: NaiveDate) -> Self {
+        Self { year: date.year(), quarter: date.month0() / 3 + 1 }
+    }
+
+    /// Parses `YYYY-Qn` (the `Q` in either case).
+    pub fn parse(value: &str) -> Option<Self> {
+        let (year, quarter) = value.trim().split_once('-')?;
+        let digit = quarter.strip_prefix(['Q', 'q'])?;
+        if year.len() != 4 || !year.chars().all(|c| c.is_ascii_digit()) || digit.len() != 1 {
+            return None;
+        }
+        let year: i32 = year.parse().ok()?;
+        let quarter: u32 = digit.parse().ok().filter(|q| (1..=4).contains(q))?;
+        YEARS.contains(&year).then_some(Self { year, quarter })
+    }
+
+    /// The quarter's first day.
+    pub fn first_day(self) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(self.year, self.quarter * 3 - 2, 1)
+    }
+
+    /// The first day after the quarter.
+    pub fn end(self) -> Option<NaiveDate> {
+        if self.quarter == 4 {
+            NaiveDate::from_ymd_opt(self.year + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(self.year, self.quarter * 3 + 1, 1)
+        }
+    }
+}
+
+impl fmt::Display for Quarter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-Q{}", self.year, self.quarter)
+    }
 }
 
 #[cfg(test)]
