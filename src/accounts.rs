@@ -96,14 +96,9 @@ impl ContactInput {
         if !valid_language {
             fields.error(&format!("{prefix}language"), "must be a language code such as en or nl");
         }
-        let survey_recipient = match self.survey_recipient.as_deref().map(str::trim) {
-            None | Some("" | "false" | "no" | "off") => false,
-            Some("true" | "yes" | "on") => true,
-            Some(_) => {
-                fields.error(&format!("{prefix}survey_recipient"), "must be true or false");
-                false
-            }
-        };
+        let survey_recipient = fields
+            .optional_flag(&format!("{prefix}survey_recipient"), self.survey_recipient.as_deref())
+            .unwrap_or(false);
         ValidContact { name, email, role, language, survey_recipient }
     }
 }

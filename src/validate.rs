@@ -70,6 +70,20 @@ impl Fields {
         Some(value.to_owned())
     }
 
+    /// An optional yes/no: `true`/`false`, `yes`/`no`, `on`/`off` (a checkbox)
+    /// or `1`/`0`; blank is absent.
+    pub fn optional_flag(&mut self, field: &str, value: Option<&str>) -> Option<bool> {
+        match value.map(str::trim) {
+            None | Some("") => None,
+            Some("true" | "1" | "yes" | "on") => Some(true),
+            Some("false" | "0" | "no" | "off") => Some(false),
+            Some(_) => {
+                self.error(field, "must be true or false");
+                None
+            }
+        }
+    }
+
     /// An optional email address, lower-cased.
     pub fn optional_email(&mut self, field: &str, value: Option<&str>) -> Option<String> {
         let value = self.optional(field, value, MAX_LINE)?;

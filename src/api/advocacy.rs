@@ -16,6 +16,7 @@ use crate::error::AppError;
 use crate::metrics::profitability::{
     self, AccountEconomics, DEFAULT_MONTHLY_CHURN, EconomicsInput, ProfitabilityReport,
 };
+use crate::validate::Fields;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -45,11 +46,9 @@ async fn list_candidates(
     _user: ApiUser,
     ApiQuery(filter): ApiQuery<CandidateFilter>,
 ) -> ApiResult<Json<Vec<Candidate>>> {
-    let all = match filter.all.as_deref().map(str::trim) {
-        None | Some("" | "false") => false,
-        Some("true") => true,
-        Some(_) => return Err(AppError::field("all", "must be true or false").into()),
-    };
+    let mut fields = Fields::new();
+    let all = fields.optional_flag("all", filter.all.as_deref()).unwrap_or(false);
+    fields.finish()?;
     let rules = Rules::default();
     let found = if all {
         candidates::assess(&state.db, &rules, state.now()).await?

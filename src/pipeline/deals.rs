@@ -407,23 +407,11 @@ pub struct DealFilter {
     pub account: Option<String>,
 }
 
-fn parse_flag(fields: &mut Fields, name: &str, value: Option<&str>) -> Option<bool> {
-    match value.map(str::trim) {
-        None | Some("") => None,
-        Some("true" | "1" | "yes" | "on") => Some(true),
-        Some("false" | "0" | "no" | "off") => Some(false),
-        Some(_) => {
-            fields.error(name, "must be true or false");
-            None
-        }
-    }
-}
-
 /// Deals matching `filter`, in pipeline order, longest-waiting first.
 pub async fn list(db: &impl ConnectionTrait, filter: &DealFilter, now: DateTime<Utc>) -> AppResult<Vec<DealSummary>> {
     let mut fields = Fields::new();
-    let stuck = parse_flag(&mut fields, "stuck", filter.stuck.as_deref());
-    let on_hold = parse_flag(&mut fields, "on_hold", filter.on_hold.as_deref());
+    let stuck = fields.optional_flag("stuck", filter.stuck.as_deref());
+    let on_hold = fields.optional_flag("on_hold", filter.on_hold.as_deref());
     let owner = fields.optional_email("owner", filter.owner.as_deref());
     let account = filter.account.as_deref().map(str::trim).filter(|a| !a.is_empty()).and_then(|a| {
         let parsed = a.parse::<i32>().ok();

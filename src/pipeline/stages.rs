@@ -228,14 +228,7 @@ pub struct CriterionInput {
 fn parse_criterion(input: &CriterionInput) -> AppResult<(String, bool)> {
     let mut fields = Fields::new();
     let text = fields.required("text", Some(&input.text), 500);
-    let required = match input.required.as_deref().map(str::trim) {
-        None | Some("" | "false" | "off" | "no") => false,
-        Some("true" | "on" | "yes") => true,
-        Some(_) => {
-            fields.error("required", "must be true or false");
-            false
-        }
-    };
+    let required = fields.optional_flag("required", input.required.as_deref()).unwrap_or(false);
     fields.finish()?;
     Ok((text, required))
 }
