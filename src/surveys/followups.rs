@@ -2,6 +2,8 @@
 //! a follow-up on the deal for its account manager and CS manager, open
 //! until someone resolves it with a note.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{account, deal, followup, promise};
 use sea_orm::sea_query::Expr;
@@ -60,21 +62,41 @@ pub async fn list(
         query = query.filter(followup::Column::DealId.eq(deal_id));
     }
     let rows = query.all(db).await?;
+    // Three batched look-ups, not three queries per follow-up.
+    let mut deals = HashMap::new();
+    let mut promises = HashMap::new();
+    let deal_ids: Vec<i32> = rows.iter().map(|r| r.deal_id).collect();
+    let promise_ids: Vec<i32> = rows.iter().map(|r| r.promise_id).collect();
+    for chunk in deal_ids.chunks(crate::db::IN_LIST) {
+        deals.extend(
+            deal::Entity::find()
+                .filter(deal::Column::Id.is_in(chunk.to_vec()))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|d| (d.id, d)),
+        );
+    }
+    for chunk in promise_ids.chunks(crate::db::IN_LIST) {
+        let found = promise::Entity::find().filter(promise::Column::Id.is_in(chunk.to_vec())).all(db).await?;
+        promises.extend(found.into_iter().map(|p| (p.id, p.text)));
+    }
+    let account_ids: Vec<i32> = deals.values().map(|d: &deal::Model| d.account_id).collect();
+    let mut accounts = HashMap::new();
+    for chunk in account_ids.chunks(crate::db::IN_LIST) {
+        let found = account::Entity::find().filter(account::Column::Id.is_in(chunk.to_vec())).all(db).await?;
+        accounts.extend(found.into_iter().map(|a| (a.id, a.name)));
+    }
     let mut views = Vec::with_capacity(rows.len());
     for row in rows {
-        let deal = deal::Entity::find_by_id(row.deal_id).one(db).await?;
-        let account = match &deal {
-            Some(d) => account::Entity::find_by_id(d.account_id).one(db).await?.map(|a| a.name),
-            None => None,
-        };
-        let promise = promise::Entity::find_by_id(row.promise_id).one(db).await?.map(|p| p.text).unwrap_or_default();
+        let deal = deals.get(&row.deal_id);
         views.push(FollowupView {
             id: row.id,
             deal_id: row.deal_id,
-            deal_name: deal.map(|d| d.name).unwrap_or_default(),
-            account: account.unwrap_or_default(),
+            deal_name: deal.map(|d| d.name.clone()).unwrap_or_default(),
+            account: deal.and_then(|d| accounts.get(&d.account_id)).cloned().unwrap_or_default(),
             promise_id: row.promise_id,
-            promise,
+            promise: promises.get(&row.promise_id).cloned().unwrap_or_default(),
             survey_id: row.survey_id,
             status: row.status,
             opened_at: row.opened_at,
@@ -125,8 +147,8 @@ pub async fn resolve(
 }
 
 /// How many follow-ups are open per deal.
-pub async fn open_counts(db: &impl ConnectionTrait) -> AppResult<std::collections::HashMap<i32, usize>> {
-    let mut counts = std::collections::HashMap::new();
+pub async fn open_counts(db: &impl ConnectionTrait) -> AppResult<HashMap<i32, usize>> {
+    let mut counts = HashMap::new();
     for row in followup::Entity::find().filter(followup::Column::Status.eq(status::OPEN)).all(db).await? {
         *counts.entry(row.deal_id).or_insert(0) += 1;
     }
