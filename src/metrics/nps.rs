@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
-use super::promise_kept::{Sql, group_expression};
+use super::promise_kept::{Sql, group_expression, label_of, labels};
 use super::stats::{SMALL_SAMPLE, Z95, round1};
 use crate::AppResult;
 use crate::validate::Fields;
@@ -137,21 +137,11 @@ pub async fn compute(db: &impl ConnectionTrait, filter: &NpsFilter) -> AppResult
                 .or_default()
                 .add(score, u64::try_from(n).unwrap_or(0));
         }
-        let names: std::collections::HashMap<String, String> = if group_by == "account_manager" {
-            use sea_orm::EntityTrait;
-            entity::user::Entity::find().all(db).await?.into_iter().map(|u| (u.id.to_string(), u.name)).collect()
-        } else {
-            Default::default()
-        };
+        let names = labels(db, Some(group_by.as_str())).await?;
         groups = by_key
             .into_iter()
             .map(|(key, score)| NpsGroup {
-                label: match group_by.as_str() {
-                    _ if key == "none" => "(none)".to_owned(),
-                    "wave" => format!("{key} months"),
-                    "account_manager" => names.get(&key).cloned().unwrap_or_else(|| format!("user {key}")),
-                    _ => key.clone(),
-                },
+                label: label_of(Some(group_by.as_str()), &key, &names),
                 key,
                 score: score.finish(),
             })

@@ -360,7 +360,8 @@ async fn tally(
         .map_err(Into::into)
 }
 
-async fn labels(db: &impl ConnectionTrait, group_by: Option<&str>) -> AppResult<HashMap<String, String>> {
+/// Display names for group keys that are ids (users).
+pub(crate) async fn labels(db: &impl ConnectionTrait, group_by: Option<&str>) -> AppResult<HashMap<String, String>> {
     Ok(match group_by {
         Some("account_manager" | "csm") => entity_names(db).await?,
         _ => HashMap::new(),
@@ -372,7 +373,8 @@ async fn entity_names(db: &impl ConnectionTrait) -> AppResult<HashMap<String, St
     Ok(entity::user::Entity::find().all(db).await?.into_iter().map(|u| (u.id.to_string(), u.name)).collect())
 }
 
-fn label_of(group_by: Option<&str>, key: &str, names: &HashMap<String, String>) -> String {
+/// What people read for a group key.
+pub(crate) fn label_of(group_by: Option<&str>, key: &str, names: &HashMap<String, String>) -> String {
     match group_by {
         _ if key == "none" => "(none)".to_owned(),
         Some("wave") => format!("{key} months"),
