@@ -123,7 +123,7 @@ pub enum JobsCommand {
     List,
     /// Run one job once, now or as of a date (to back-fill).
     Run {
-        /// The job: survey-planner, outbox-sender, survey-reminders, survey-expiry.
+        /// The job: survey-planner, outbox-sender, survey-reminders, survey-expiry, dashboard-snapshot.
         name: String,
         /// Run as if today were this date (YYYY-MM-DD).
         #[arg(long)]

@@ -108,6 +108,7 @@ pub fn default_schedules() -> Vec<(String, String)> {
         ("outbox-sender", "*/20 * * * * *"),
         ("survey-reminders", "0 15 6 * * *"),
         ("survey-expiry", "0 30 6 * * *"),
+        ("dashboard-snapshot", "0 */5 * * * *"),
     ]
     .into_iter()
     .map(|(job, cron)| (job.to_owned(), cron.to_owned()))

@@ -7,8 +7,8 @@ use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 /// Connects to `url`, creating the SQLite file and its folder when missing.
@@ -60,3 +60,31 @@ fn sqlite_path(url: &str) -> Option<&str> {
 /// row-by-row at scale, and well inside SQLite's 32 766 and PostgreSQL's
 /// 65 535 bind parameters.
 pub const IN_LIST: usize = 5_000;
+
+/// Builds SQL with the right placeholders for the backend.
+pub(crate) struct Sql {
+    pub(crate) backend: DbBackend,
+    pub(crate) text: String,
+    pub(crate) values: Vec<Value>,
+}
+
+impl Sql {
+    /// Starts an empty statement for `backend`.
+    pub(crate) fn new(backend: DbBackend) -> Self {
+        Self { backend, text: String::new(), values: Vec::new() }
+    }
+
+    /// Adds a parameter; returns its placeholder.
+    pub(crate) fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        match self.backend {
+            DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_owned(),
+        }
+    }
+
+    /// The statement, ready to run.
+    pub(crate) fn statement(self) -> Statement {
+        Statement::from_sql_and_values(self.backend, self.text, self.values)
+    }
+}

@@ -7,6 +7,7 @@ pub mod api_token;
 pub mod audit_entry;
 pub mod contact;
 pub mod criterion;
+pub mod dashboard_snapshot;
 pub mod deal;
 pub mod deal_hold;
 pub mod evidence;

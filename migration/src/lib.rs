@@ -10,6 +10,7 @@ mod helpers;
 mod m20261127_000001_foundation;
 mod m20261127_000002_surveys;
 mod m20261127_000003_advocacy;
+mod m20261127_000004_dashboard_snapshots;
 
 /// The ordered list of Aftercare's migrations.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_foundation::Migration),
             Box::new(m20261127_000002_surveys::Migration),
             Box::new(m20261127_000003_advocacy::Migration),
+            Box::new(m20261127_000004_dashboard_snapshots::Migration),
         ]
     }
 }

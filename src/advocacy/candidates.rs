@@ -35,13 +35,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use entity::{account, contact, deal, stage, stage_transition, survey, survey_answer, survey_response, survey_wave};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 
 use super::asks::{self, AskBudget, plural};
 use crate::AppResult;
+use crate::db::Sql;
 use crate::metrics::profitability::{self, DEFAULT_MONTHLY_CHURN};
 use crate::surveys::{Verdict, status};
 
@@ -162,58 +163,50 @@ pub struct Candidate {
     pub excluded_because: Vec<Exclusion>,
 }
 
+/// Whose latest answered survey is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Only contacts who can pass every rule checked in SQL: the list.
+    Candidates,
+    /// The most recently answered promoters, at most this many.
+    RecentPromoters(u64),
+    /// Every contact with an answered survey.
+    Everyone,
+}
+
 /// The candidates as of `now`, best first.
 pub async fn list(db: &impl ConnectionTrait, rules: &Rules, now: DateTime<Utc>) -> AppResult<Vec<Candidate>> {
-    Ok(judge_contacts(db, rules, now, true).await?.into_iter().filter(|c| c.eligible).collect())
+    Ok(judge_contacts(db, rules, now, Scope::Candidates).await?.into_iter().filter(|c| c.eligible).collect())
 }
 
 /// Every contact with an answered survey, judged: the candidates first,
 /// ranked, then the rest with the rules they miss.
 pub async fn assess(db: &impl ConnectionTrait, rules: &Rules, now: DateTime<Utc>) -> AppResult<Vec<Candidate>> {
-    judge_contacts(db, rules, now, false).await
+    judge_contacts(db, rules, now, Scope::Everyone).await
 }
 
-/// Judges contacts; with `promoters_only`, only those whose latest answer
-/// could pass the recommend-score rule are looked at in detail (most
-/// contacts are not promoters, so this keeps the list fast at scale).
+/// The near misses: of the `limit` contacts who most recently gave a
+/// promoter's score, those who miss another rule, with the rules they miss.
+pub async fn near_misses(
+    db: &impl ConnectionTrait,
+    rules: &Rules,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> AppResult<Vec<Candidate>> {
+    let judged = judge_contacts(db, rules, now, Scope::RecentPromoters(limit)).await?;
+    Ok(judged.into_iter().filter(|c| !c.eligible).collect())
+}
+
+/// Judges the contacts in `scope`. Most contacts are not promoters, and
+/// most promoters were asked lately, so narrowing in SQL first keeps the
+/// list fast at scale.
 async fn judge_contacts(
     db: &impl ConnectionTrait,
     rules: &Rules,
     now: DateTime<Utc>,
-    promoters_only: bool,
+    scope: Scope,
 ) -> AppResult<Vec<Candidate>> {
-    // The latest answered survey of each contact, from a narrow query: at a
-    // hundred thousand contacts, whole rows would dominate the time.
-    let answered: Vec<(i32, i32, Option<DateTime<Utc>>)> = survey::Entity::find()
-        .select_only()
-        .column(survey::Column::Id)
-        .column(survey::Column::ContactId)
-        .column(survey::Column::AnsweredAt)
-        .filter(survey::Column::Status.eq(status::ANSWERED))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut newest: HashMap<i32, (Option<DateTime<Utc>>, i32)> = HashMap::new();
-    for (id, contact_id, answered_at) in answered {
-        let entry = newest.entry(contact_id).or_insert((answered_at, id));
-        if (answered_at, id) > *entry {
-            *entry = (answered_at, id);
-        }
-    }
-    let mut wanted: HashSet<i32> = newest.values().map(|(_, id)| *id).collect();
-    if promoters_only {
-        let promoters: HashSet<i32> = survey_response::Entity::find()
-            .select_only()
-            .column(survey_response::Column::SurveyId)
-            .filter(survey_response::Column::Nps.gte(rules.min_nps))
-            .into_tuple::<i32>()
-            .all(db)
-            .await?
-            .into_iter()
-            .collect();
-        wanted.retain(|id| promoters.contains(id));
-    }
-    let wanted: Vec<i32> = wanted.into_iter().collect();
+    let wanted = latest_surveys(db, rules, now, scope).await?;
     let mut latest: HashMap<i32, survey::Model> = HashMap::new();
     for chunk in wanted.chunks(crate::db::IN_LIST) {
         for s in survey::Entity::find().filter(survey::Column::Id.is_in(chunk.iter().copied())).all(db).await? {
@@ -317,6 +310,54 @@ async fn judge_contacts(
         c.rank = Some(i + 1);
     }
     Ok(judged)
+}
+
+/// The id of each contact's latest answered survey, picked in the database
+/// (at a hundred thousand contacts, moving every answered survey into memory
+/// would dominate the time). For [`Scope::Candidates`] it also leaves out,
+/// there and then, the surveys that cannot pass the rules checked cheapest
+/// in SQL: the recommend score, a "not kept" verdict, an unsubscribed contact
+/// and an advocacy ask within the quiet period. Each is a rule in its own
+/// right, so a contact dropped here would fail [`judge`] too.
+async fn latest_surveys(
+    db: &impl ConnectionTrait,
+    rules: &Rules,
+    now: DateTime<Utc>,
+    scope: Scope,
+) -> AppResult<Vec<i32>> {
+    let mut sql = Sql::new(db.get_database_backend());
+    let answered = sql.bind(status::ANSWERED);
+    sql.text = format!(
+        "SELECT t.id FROM (SELECT s.id, s.contact_id, s.answered_at, ROW_NUMBER() OVER \
+         (PARTITION BY s.contact_id ORDER BY s.answered_at DESC NULLS LAST, s.id DESC) AS rn \
+         FROM surveys s WHERE s.status = {answered}) t WHERE t.rn = 1"
+    );
+    if scope != Scope::Everyone {
+        let min_nps = sql.bind(rules.min_nps);
+        sql.text +=
+            &format!(" AND EXISTS (SELECT 1 FROM survey_responses r WHERE r.survey_id = t.id AND r.nps >= {min_nps})");
+    }
+    if scope == Scope::Candidates {
+        if rules.reject_not_kept {
+            let not_kept = sql.bind(Verdict::NotKept.as_str());
+            sql.text += &format!(
+                " AND NOT EXISTS (SELECT 1 FROM survey_answers a WHERE a.survey_id = t.id AND a.verdict = {not_kept})"
+            );
+        }
+        if rules.exclude_unsubscribed {
+            sql.text += " AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.id = t.contact_id AND c.unsubscribed_at IS NOT NULL)";
+        }
+        let quiet_start = sql.bind(now - Duration::days(rules.budget.quiet_days));
+        sql.text += &format!(
+            " AND NOT EXISTS (SELECT 1 FROM advocacy_asks k WHERE k.contact_id = t.contact_id AND k.asked_at > {quiet_start})"
+        );
+    }
+    if let Scope::RecentPromoters(limit) = scope {
+        let limit = sql.bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        sql.text += &format!(" ORDER BY t.answered_at DESC, t.id DESC LIMIT {limit}");
+    }
+    let rows = db.query_all_raw(sql.statement()).await?;
+    rows.iter().map(|row| row.try_get::<i32>("", "id").map_err(Into::into)).collect()
 }
 
 /// When each of `deal_ids` last entered the last stage.

@@ -17,10 +17,11 @@ use sea_orm::{
     QuerySelect, Set, SqlErr,
 };
 
-use crate::{AppError, AppResult, AppState, mail, surveys};
+use crate::{AppError, AppResult, AppState, mail, surveys, web};
 
 /// The jobs, by name.
-pub const JOBS: [&str; 4] = ["survey-planner", "outbox-sender", "survey-reminders", "survey-expiry"];
+pub const JOBS: [&str; 5] =
+    ["survey-planner", "outbox-sender", "survey-reminders", "survey-expiry", "dashboard-snapshot"];
 
 /// How long a lease lasts; a crashed holder's lease runs out after this.
 pub const LEASE: Duration = Duration::minutes(10);
@@ -121,6 +122,10 @@ async fn execute(state: &AppState, name: &str, now: DateTime<Utc>) -> AppResult<
         }
         "survey-reminders" => surveys::reminders::remind(db, &config.surveys, &config.base_url, now).await?.to_string(),
         "survey-expiry" => surveys::reminders::expire(db, now).await?.to_string(),
+        "dashboard-snapshot" => {
+            let snapshot = web::dashboard::refresh(state, now).await?;
+            format!("took_ms={}", snapshot.took_ms)
+        }
         other => return Err(AppError::field("name", format!("there is no job {other:?}"))),
     })
 }

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
-use super::promise_kept::{Sql, group_expression, label_of, labels};
+use super::promise_kept::{group_expression, label_of, labels};
 use super::stats::{SMALL_SAMPLE, Z95, round1};
 use crate::AppResult;
+use crate::db::Sql;
 use crate::validate::Fields;
 
 /// A score and what it rests on.

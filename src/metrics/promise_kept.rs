@@ -12,12 +12,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend};
 use serde::{Deserialize, Serialize};
 
 use super::stats::{Quarter, SMALL_SAMPLE, round4, wilson};
 use crate::AppResult;
 use crate::auth::users;
+use crate::db::Sql;
 use crate::validate::Fields;
 
 /// The target line.
@@ -202,34 +203,6 @@ async fn check(db: &impl ConnectionTrait, filter: &Filter) -> AppResult<Checked>
         None => None,
     };
     Ok(Checked { from, to, wave, account_manager, csm, segment, cohort, category, group_by })
-}
-
-/// Builds SQL with the right placeholders for the backend.
-pub(crate) struct Sql {
-    pub(crate) backend: DbBackend,
-    pub(crate) text: String,
-    pub(crate) values: Vec<Value>,
-}
-
-impl Sql {
-    /// Starts an empty statement for `backend`.
-    pub(crate) fn new(backend: DbBackend) -> Self {
-        Self { backend, text: String::new(), values: Vec::new() }
-    }
-
-    /// Adds a parameter; returns its placeholder.
-    pub(crate) fn bind(&mut self, value: impl Into<Value>) -> String {
-        self.values.push(value.into());
-        match self.backend {
-            DbBackend::Postgres => format!("${}", self.values.len()),
-            _ => "?".to_owned(),
-        }
-    }
-
-    /// The statement, ready to run.
-    pub(crate) fn statement(self) -> Statement {
-        Statement::from_sql_and_values(self.backend, self.text, self.values)
-    }
 }
 
 pub(crate) fn group_expression(backend: DbBackend, group_by: &str) -> &'static str {

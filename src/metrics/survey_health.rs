@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 
-use super::promise_kept::Sql;
 use super::stats::round4;
 use crate::AppResult;
+use crate::db::Sql;
 
 /// Counts for one row of the table.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

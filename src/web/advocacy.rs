@@ -95,6 +95,10 @@ struct AdvocacyPage {
 }
 
 impl AdvocacyPage {
+    fn near_misses(&self) -> u64 {
+        NEAR_MISSES
+    }
+
     fn money(&self, value: &Option<f64>) -> String {
         money(*value)
     }
@@ -168,6 +172,9 @@ pub(super) async fn account_economics(state: &AppState, id: i32) -> AppResult<Ac
     profitability::for_account(&state.db, id, DEFAULT_MONTHLY_CHURN, state.now()).await
 }
 
+/// How many recent promoters the page checks for near misses.
+const NEAR_MISSES: u64 = 100;
+
 async fn advocacy_page(
     state: &AppState,
     session: &WebSession,
@@ -175,8 +182,9 @@ async fn advocacy_page(
     form: AskForm,
 ) -> AppResult<AdvocacyPage> {
     let now = state.now();
-    let (candidates, excluded): (Vec<Candidate>, Vec<Candidate>) =
-        candidates::assess(&state.db, &Rules::default(), now).await?.into_iter().partition(|c| c.eligible);
+    let rules = Rules::default();
+    let candidates = candidates::list(&state.db, &rules, now).await?;
+    let excluded = candidates::near_misses(&state.db, &rules, now, NEAR_MISSES).await?;
     let asks = asks::list(&state.db, 300).await?;
     let outcomes = asks::outcomes(&state.db).await?;
     let profitability = profitability::report(&state.db, DEFAULT_MONTHLY_CHURN, now).await?;

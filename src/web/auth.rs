@@ -10,7 +10,7 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
 use super::session::{COOKIE, session_cookie};
-use super::{Chrome, CsrfForm, WebSession, render};
+use super::{Chrome, CsrfForm, Empty, WebSession, render};
 use crate::AppState;
 use crate::auth::{sessions, users};
 
@@ -89,9 +89,6 @@ async fn login(State(state): State<AppState>, jar: CookieJar, Form(form): Form<L
         }
     }
 }
-
-#[derive(Debug, Deserialize)]
-struct Empty {}
 
 async fn logout(State(state): State<AppState>, jar: CookieJar, _form: CsrfForm<Empty>) -> Response {
     if let Some(cookie) = jar.get(COOKIE)

@@ -1,33 +1,67 @@
 //! The dashboard: the promise-kept rate against its 80/85 % lines, NPS,
 //! response rate, stuck deals and open follow-ups, with charts. Every figure
 //! links to what stands behind it.
+//!
+//! Computing the figures reads every deal and verdict (seconds at a hundred
+//! thousand deals), so they are rendered into a snapshot in the database:
+//! the `dashboard-snapshot` job refreshes it every few minutes, the page
+//! shows the newest one and says how old it is, and renders afresh when it
+//! is older than [`MAX_AGE`] (or on the refresh button).
 
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::get;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Duration, Utc};
+use entity::dashboard_snapshot;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::charts::{self, Datum};
-use super::{Chrome, PageError, WebSession, render};
+use super::{Chrome, CsrfForm, Empty, PageError, WebSession, render};
 use crate::advocacy::candidates::{self, Rules};
+use crate::auth::Role;
 use crate::metrics::nps::{self, NpsFilter, Score};
 use crate::metrics::pipeline::{self, PipelineFilter, PipelineMetrics};
 use crate::metrics::profitability::{self, SegmentEconomics};
 use crate::metrics::promise_kept::{self, AMBITION, Filter, Group, TARGET, Tally};
 use crate::metrics::survey_health::{self, Health};
 use crate::surveys::followups;
-use crate::{AppResult, AppState};
+use crate::{AppError, AppResult, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/dashboard", get(show_dashboard))
+    Router::new().route("/dashboard", get(show_dashboard)).route("/dashboard/refresh", post(refresh_dashboard))
 }
+
+/// A snapshot older than this is rendered afresh when the page is viewed
+/// (the job normally refreshes it well before).
+pub const MAX_AGE: Duration = Duration::minutes(15);
 
 #[derive(Template)]
 #[template(path = "pages/dashboard.html")]
 struct DashboardPage {
     chrome: Chrome,
+    snapshot: dashboard_snapshot::Model,
+}
+
+impl DashboardPage {
+    /// How long ago the figures were computed, in words.
+    fn age(&self) -> String {
+        let seconds = (Utc::now() - self.snapshot.computed_at).num_seconds().max(0);
+        match seconds {
+            0..60 => "less than a minute ago".to_owned(),
+            60..120 => "1 minute ago".to_owned(),
+            120..3600 => format!("{} minutes ago", seconds / 60),
+            _ => format!("{} hours ago", seconds / 3600),
+        }
+    }
+}
+
+/// The figures: tiles, charts and their tables.
+#[derive(Template)]
+#[template(path = "pages/dashboard_figures.html")]
+struct Figures {
     kept: Tally,
     nps: Score,
     health: Health,
@@ -53,7 +87,7 @@ fn percent(rate: Option<f64>) -> String {
     rate.map_or_else(|| "–".to_owned(), |r| format!("{:.0}%", r * 100.0))
 }
 
-impl DashboardPage {
+impl Figures {
     fn pct(&self, rate: &Option<f64>) -> String {
         percent(*rate)
     }
@@ -86,9 +120,8 @@ fn datum(group: &Group) -> Option<Datum> {
     })
 }
 
-async fn dashboard(state: &AppState, chrome: Chrome) -> AppResult<DashboardPage> {
+async fn figures(state: &AppState, now: DateTime<Utc>) -> AppResult<Figures> {
     let db = &state.db;
-    let now = state.now();
     let grouped = |dimension: &str| Filter { group_by: Some(dimension.to_owned()), ..Default::default() };
     let (everything, wave_filter, cohort_filter) = (Filter::default(), grouped("wave"), grouped("cohort"));
     let (all_deals, all_groups) = (PipelineFilter::default(), NpsFilter::default());
@@ -211,8 +244,7 @@ async fn dashboard(state: &AppState, chrome: Chrome) -> AppResult<DashboardPage>
     let (stuck, in_flight) =
         in_flight_stages.fold((0, 0), |(stuck, all), s| (stuck + s.sla_breaches, all + s.deals_now));
     let open_followups = open.values().sum();
-    Ok(DashboardPage {
-        chrome,
+    Ok(Figures {
         kept: overall.overall,
         nps,
         health,
@@ -234,8 +266,55 @@ async fn dashboard(state: &AppState, chrome: Chrome) -> AppResult<DashboardPage>
     })
 }
 
+/// Renders the figures as of `now` and stores them as the newest snapshot
+/// (older ones are dropped).
+pub async fn refresh(state: &AppState, now: DateTime<Utc>) -> AppResult<dashboard_snapshot::Model> {
+    let started = Utc::now();
+    let html = figures(state, now).await?.render().map_err(|e| AppError::Internal(e.into()))?;
+    let computed_at = Utc::now();
+    let snapshot = dashboard_snapshot::ActiveModel {
+        version: Set(env!("CARGO_PKG_VERSION").to_owned()),
+        computed_at: Set(computed_at),
+        as_of: Set(now),
+        took_ms: Set((computed_at - started).num_milliseconds()),
+        html: Set(html),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await?;
+    dashboard_snapshot::Entity::delete_many()
+        .filter(dashboard_snapshot::Column::Id.lt(snapshot.id))
+        .exec(&state.db)
+        .await?;
+    Ok(snapshot)
+}
+
+/// The newest snapshot this version rendered, if it is younger than
+/// [`MAX_AGE`].
+async fn fresh_snapshot(state: &AppState) -> AppResult<Option<dashboard_snapshot::Model>> {
+    Ok(dashboard_snapshot::Entity::find()
+        .filter(dashboard_snapshot::Column::Version.eq(env!("CARGO_PKG_VERSION")))
+        .filter(dashboard_snapshot::Column::ComputedAt.gt(Utc::now() - MAX_AGE))
+        .order_by_desc(dashboard_snapshot::Column::Id)
+        .one(&state.db)
+        .await?)
+}
+
 async fn show_dashboard(State(state): State<AppState>, session: WebSession) -> Result<Response, PageError> {
     let chrome = session.chrome("dashboard");
-    let page = dashboard(&state, chrome.clone()).await.map_err(|e| PageError::new(e, chrome))?;
-    Ok(render(StatusCode::OK, &page))
+    let snapshot = match fresh_snapshot(&state).await {
+        Ok(Some(snapshot)) => Ok(snapshot),
+        Ok(None) => refresh(&state, state.now()).await,
+        Err(error) => Err(error),
+    }
+    .map_err(|e| PageError::new(e, chrome.clone()))?;
+    Ok(render(StatusCode::OK, &DashboardPage { chrome, snapshot }))
+}
+
+async fn refresh_dashboard(State(state): State<AppState>, form: CsrfForm<Empty>) -> Result<Response, PageError> {
+    let session = form.session;
+    session.require(Role::Member, "dashboard")?;
+    let chrome = session.chrome("dashboard");
+    refresh(&state, state.now()).await.map_err(|e| PageError::new(e, chrome))?;
+    Ok(Redirect::to("/dashboard").into_response())
 }

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{Chrome, CsrfForm, Notice, PageError, WebSession, render, status_of};
+use super::{Chrome, CsrfForm, Empty, Notice, PageError, WebSession, render, status_of};
 use crate::accounts::{AccountInput, ContactInput};
 use crate::auth::Role;
 use crate::auth::users::{self, UserInfo};
@@ -285,10 +285,6 @@ async fn record_evidence(
     })
     .await
 }
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
 
 async fn advance_deal(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<Empty>) -> Response {
     act(&state, &form.session, &id, "advanced", async |id, actor| {

@@ -7,7 +7,7 @@ mod advocacy;
 mod auth;
 mod board;
 mod charts;
-mod dashboard;
+pub mod dashboard;
 mod deals;
 mod public;
 mod reports;
@@ -162,6 +162,11 @@ fn capitalise(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
+
+/// A form with no fields besides the CSRF token (a button).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
 
 /// A one-line notice at the top of a page.
 #[derive(Debug, Clone)]

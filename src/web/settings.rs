@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Chrome, CsrfForm, Notice, PageError, WebSession, render, status_of};
+use super::{Chrome, CsrfForm, Empty, Notice, PageError, WebSession, render, status_of};
 use crate::audit::{self, AuditLine};
 use crate::auth::Role;
 use crate::auth::tokens::{self, TokenInfo};
@@ -136,10 +136,6 @@ async fn move_criterion(State(state): State<AppState>, Path(id): Path<String>, f
     })
     .await
 }
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
 
 async fn retire_criterion(State(state): State<AppState>, Path(id): Path<String>, form: CsrfForm<Empty>) -> Response {
     change_pipeline(&state, &form.session, async |actor| {

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use entity::{job_run, outbox_message};
 use serde::Deserialize;
 
-use super::{Chrome, CsrfForm, Notice, PageError, WebSession, render};
+use super::{Chrome, CsrfForm, Empty, Notice, PageError, WebSession, render};
 use crate::auth::Role;
 use crate::error::AppError;
 use crate::surveys::followups::{self, FollowupView};
@@ -113,10 +113,6 @@ async fn show_outbox(
     let notice = query.done.map(|_| Notice::success("The email is queued again."));
     Ok(render(StatusCode::OK, &OutboxPage { chrome, status: status.unwrap_or_default(), messages, notice }))
 }
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
 
 async fn resend_email(
     State(state): State<AppState>,

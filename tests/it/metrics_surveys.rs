@@ -405,3 +405,86 @@ async fn the_dashboard_and_reports_show_the_same_numbers_and_download_as_csv() {
     assert_eq!(lines.next(), Some("Group,Kept,Partly,Not kept,Too early,Verdicts,Rate %,CI low %,CI high %,Under 30"));
     assert_eq!(lines.next(), Some("6 months,8,1,1,2,10,80.0,49.0,94.3,yes"));
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_its_stored_snapshot_until_it_is_refreshed() {
+    let app = TestApp::new().await;
+    let (user, first, second) = team(&app).await;
+    record(
+        &app,
+        Answer {
+            deals: &[first],
+            wave: 6,
+            verdicts: &verdicts(4, 0, 0, 0),
+            nps: Some(9),
+            answered_at: at(1),
+            category: None,
+        },
+    )
+    .await;
+    let browser = Browser::sign_in(&app, &user).await;
+    let page = browser.get("/dashboard").await;
+    assert!(page.text_of("#tile-kept").contains("4 verdicts"), "{}", page.text_of("#tile-kept"));
+    assert!(
+        page.text_of(".snapshot-bar").contains("Figures as of 2026-03-02 09:00 UTC"),
+        "{}",
+        page.text_of(".snapshot-bar")
+    );
+    let stored = entity::dashboard_snapshot::Entity::find().all(&app.state.db).await.expect("snapshots");
+    assert_eq!(stored.len(), 1, "the first view stored a snapshot");
+
+    // New answers do not show until the snapshot is refreshed ...
+    record(
+        &app,
+        Answer {
+            deals: &[second],
+            wave: 6,
+            verdicts: &verdicts(0, 0, 4, 0),
+            nps: Some(9),
+            answered_at: at(2),
+            category: None,
+        },
+    )
+    .await;
+    let page = browser.get("/dashboard").await;
+    assert!(
+        page.text_of("#tile-kept").contains("4 verdicts"),
+        "served from the snapshot: {}",
+        page.text_of("#tile-kept")
+    );
+
+    // ... by the job, which keeps only the newest ...
+    let report =
+        aftercare::jobs::run_manually(&app.state, "dashboard-snapshot", app.state.now()).await.expect("the job");
+    assert!(report.to_string().contains("took_ms="), "{report}");
+    let page = browser.get("/dashboard").await;
+    assert!(page.text_of("#tile-kept").contains("8 verdicts"), "{}", page.text_of("#tile-kept"));
+    assert!(page.text_of("#tile-kept .tile-value").contains("50%"), "{}", page.text_of("#tile-kept"));
+    let stored = entity::dashboard_snapshot::Entity::find().all(&app.state.db).await.expect("snapshots");
+    assert_eq!(stored.len(), 1, "older snapshots are dropped");
+
+    // ... or by the button, for members and up.
+    record(
+        &app,
+        Answer {
+            deals: &[first],
+            wave: 9,
+            verdicts: &verdicts(2, 0, 0, 0),
+            nps: Some(9),
+            answered_at: at(3),
+            category: None,
+        },
+    )
+    .await;
+    let refresh = page.form("form[action=\"/dashboard/refresh\"]");
+    browser.submit_with_csrf(&refresh).await.assert_redirect_to("/dashboard");
+    assert!(browser.get("/dashboard").await.text_of("#tile-kept").contains("10 verdicts"));
+
+    let viewer = app.user(Role::Viewer).await;
+    let watching = Browser::sign_in(&app, &viewer).await;
+    let page = watching.get("/dashboard").await;
+    assert_eq!(page.count("form[action=\"/dashboard/refresh\"]"), 0, "viewers see no refresh button");
+    let as_viewer = refresh.clone().set("csrf", &watching.csrf().await);
+    watching.refused(&as_viewer, StatusCode::FORBIDDEN, "role").await;
+    browser.refused(&refresh.clone().set("csrf", "0123456789abcdef"), StatusCode::FORBIDDEN, "reload the page").await;
+}

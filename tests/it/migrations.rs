@@ -60,7 +60,20 @@ async fn entities_match_the_schema(db: &DatabaseConnection) {
         evidence,
         stage_transition,
         deal_hold,
-        audit_entry
+        audit_entry,
+        promise,
+        survey,
+        survey_promise,
+        survey_wave,
+        survey_token,
+        survey_response,
+        survey_answer,
+        followup,
+        outbox_message,
+        job_lease,
+        job_run,
+        advocacy_ask,
+        dashboard_snapshot
     );
 }
 
