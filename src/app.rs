@@ -85,7 +85,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Pages use no scripts and only our own stylesheet; nothing may frame them.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; \
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; \
      frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

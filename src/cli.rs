@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{tokens, users};
-use crate::config::{Anchor, Config, DEFAULT_DATABASE_URL, MailConfig, SurveyPolicy};
+use crate::config::{Anchor, Config, DEFAULT_DATABASE_URL, DigestPolicy, MailConfig, SurveyPolicy};
 use crate::{AppState, db, demo};
 
 /// Aftercare: carries every won deal from closed-won to live, gated by the
@@ -33,6 +33,10 @@ pub struct Cli {
     /// The survey schedule.
     #[command(flatten)]
     pub surveys: SurveyArgs,
+
+    /// When digests arrive.
+    #[command(flatten)]
+    pub digests: DigestArgs,
 
     /// Web server options.
     #[command(flatten)]
@@ -82,6 +86,21 @@ pub struct SurveyArgs {
     pub survey_expiry_days: i64,
 }
 
+/// When the account managers' digests arrive.
+#[derive(Debug, Args)]
+pub struct DigestArgs {
+    /// The weekday weekly digests arrive on (mon, tue, ... sun).
+    #[arg(long, env = "AFTERCARE_DIGEST_WEEKDAY", default_value = "mon", value_parser = parse_weekday, global = true)]
+    pub digest_weekday: chrono::Weekday,
+    /// The hour (0-23, in each user's own time zone) digests arrive at.
+    #[arg(long, env = "AFTERCARE_DIGEST_HOUR", default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=23), global = true)]
+    pub digest_hour: u32,
+}
+
+fn parse_weekday(raw: &str) -> Result<chrono::Weekday, String> {
+    raw.parse().map_err(|_| format!("{raw:?} is not a weekday: use mon, tue, wed, thu, fri, sat or sun"))
+}
+
 /// What survey waves count from.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum AnchorArg {
@@ -123,7 +142,7 @@ pub enum JobsCommand {
     List,
     /// Run one job once, now or as of a date (to back-fill).
     Run {
-        /// The job: survey-planner, outbox-sender, survey-reminders, survey-expiry, dashboard-snapshot.
+        /// The job: survey-planner, outbox-sender, survey-reminders, survey-expiry, dashboard-snapshot, weekly-digest.
         name: String,
         /// Run as if today were this date (YYYY-MM-DD).
         #[arg(long)]
@@ -260,6 +279,7 @@ impl Cli {
                 expiry_days: self.surveys.survey_expiry_days,
                 ..SurveyPolicy::default()
             },
+            digests: DigestPolicy { weekday: self.digests.digest_weekday, hour: self.digests.digest_hour },
             schedules,
         }
     }

@@ -21,6 +21,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// Who gets a survey when.
     pub surveys: SurveyPolicy,
+    /// When digests arrive.
+    pub digests: DigestPolicy,
     /// When the scheduled jobs run (cron, with seconds), by job name.
     pub schedules: Vec<(String, String)>,
 }
@@ -90,6 +92,21 @@ impl Default for SurveyPolicy {
     }
 }
 
+/// When the account managers' digests arrive, in each user's own time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestPolicy {
+    /// The weekday weekly digests arrive on.
+    pub weekday: chrono::Weekday,
+    /// The local hour (0-23) digests arrive at.
+    pub hour: u32,
+}
+
+impl Default for DigestPolicy {
+    fn default() -> Self {
+        Self { weekday: chrono::Weekday::Mon, hour: 7 }
+    }
+}
+
 impl Default for MailConfig {
     fn default() -> Self {
         Self {
@@ -109,6 +126,9 @@ pub fn default_schedules() -> Vec<(String, String)> {
         ("survey-reminders", "0 15 6 * * *"),
         ("survey-expiry", "0 30 6 * * *"),
         ("dashboard-snapshot", "0 */5 * * * *"),
+        // Every quarter of an hour, so each user's local hour is met in every
+        // time zone (some are offset by 30 or 45 minutes).
+        ("weekly-digest", "0 */15 * * * *"),
     ]
     .into_iter()
     .map(|(job, cron)| (job.to_owned(), cron.to_owned()))
@@ -125,6 +145,7 @@ impl Config {
             secure_cookies: false,
             mail: MailConfig::default(),
             surveys: SurveyPolicy::default(),
+            digests: DigestPolicy::default(),
             schedules: default_schedules(),
         }
     }

@@ -19,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod digests;
 pub mod error;
 pub mod jobs;
 pub mod mail;

@@ -10,6 +10,7 @@ pub mod criterion;
 pub mod dashboard_snapshot;
 pub mod deal;
 pub mod deal_hold;
+pub mod digest_unsubscribe_token;
 pub mod evidence;
 pub mod followup;
 pub mod job_lease;

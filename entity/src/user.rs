@@ -15,6 +15,16 @@ pub struct Model {
     pub password_hash: String,
     pub active: bool,
     pub created_at: DateTimeUtc,
+    /// An IANA time zone name, e.g. `Europe/Amsterdam`: digests arrive at
+    /// the configured local hour.
+    pub time_zone: String,
+    /// `en` or `nl`: the language of their emails.
+    pub language: String,
+    /// `weekly`, `daily` or `off`.
+    pub digest_frequency: String,
+    /// Send a short all-clear when there is nothing to report (otherwise
+    /// the digest is skipped).
+    pub digest_all_clear: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ mod m20261127_000001_foundation;
 mod m20261127_000002_surveys;
 mod m20261127_000003_advocacy;
 mod m20261127_000004_dashboard_snapshots;
+mod m20261127_000005_digests;
 
 /// The ordered list of Aftercare's migrations.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_surveys::Migration),
             Box::new(m20261127_000003_advocacy::Migration),
             Box::new(m20261127_000004_dashboard_snapshots::Migration),
+            Box::new(m20261127_000005_digests::Migration),
         ]
     }
 }

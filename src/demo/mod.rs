@@ -189,8 +189,29 @@ pub async fn load_team(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult
             users::add(db, input, None, team_since).await?;
         }
     }
+    // Where the team works, so each digest arrives at 07:00 local.
+    for (email, time_zone, language) in TEAM_ZONES {
+        entity::user::Entity::update_many()
+            .col_expr(entity::user::Column::TimeZone, sea_orm::sea_query::Expr::value(time_zone))
+            .col_expr(entity::user::Column::Language, sea_orm::sea_query::Expr::value(language))
+            .filter(entity::user::Column::Email.eq(email))
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
+
+/// The demo team's time zones and languages (everyone else: UTC, English).
+const TEAM_ZONES: [(&str, &str, &str); 8] = [
+    (DEMO_ADMIN_EMAIL, "Europe/Stockholm", "en"),
+    ("grace@demo.aftercare.test", "Europe/London", "en"),
+    ("sofia@demo.aftercare.test", "Europe/Amsterdam", "nl"),
+    ("liam@demo.aftercare.test", "America/New_York", "en"),
+    ("noor@demo.aftercare.test", "Europe/Amsterdam", "nl"),
+    ("priya@demo.aftercare.test", "America/Los_Angeles", "en"),
+    ("tom@demo.aftercare.test", "Europe/Amsterdam", "nl"),
+    ("jonas@demo.aftercare.test", "Europe/Berlin", "en"),
+];
 
 /// Loads the demo team and deals, as of `now`.
 pub async fn load(db: &DatabaseConnection, config: &Config, now: DateTime<Utc>) -> AppResult<DemoSummary> {

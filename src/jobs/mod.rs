@@ -17,11 +17,11 @@ use sea_orm::{
     QuerySelect, Set, SqlErr,
 };
 
-use crate::{AppError, AppResult, AppState, mail, surveys, web};
+use crate::{AppError, AppResult, AppState, digests, mail, surveys, web};
 
 /// The jobs, by name.
-pub const JOBS: [&str; 5] =
-    ["survey-planner", "outbox-sender", "survey-reminders", "survey-expiry", "dashboard-snapshot"];
+pub const JOBS: [&str; 6] =
+    ["survey-planner", "outbox-sender", "survey-reminders", "survey-expiry", "dashboard-snapshot", "weekly-digest"];
 
 /// How long a lease lasts; a crashed holder's lease runs out after this.
 pub const LEASE: Duration = Duration::minutes(10);
@@ -75,7 +75,7 @@ pub async fn run(state: &AppState, name: &str, slot: &str, now: DateTime<Utc>) -
         finish(db, record, "skipped", "another instance holds the lease".to_owned()).await?;
         return Ok(RunReport::Skipped("another instance holds the lease".to_owned()));
     }
-    let outcome = execute(state, name, now).await;
+    let outcome = execute(state, name, slot, now).await;
     release_lease(db, name, &state.instance).await?;
     match outcome {
         Ok(detail) => {
@@ -96,11 +96,14 @@ pub async fn run(state: &AppState, name: &str, slot: &str, now: DateTime<Utc>) -
 
 /// Runs a job once on request (CLI, admin page), whatever the schedule.
 pub async fn run_manually(state: &AppState, name: &str, now: DateTime<Utc>) -> AppResult<RunReport> {
-    let slot = format!("manual-{}-{}", Utc::now().format("%Y%m%dT%H%M%S%.6f"), &state.instance);
+    let slot = format!("{MANUAL}{}-{}", Utc::now().format("%Y%m%dT%H%M%S%.6f"), &state.instance);
     run(state, name, &slot, now).await
 }
 
-async fn execute(state: &AppState, name: &str, now: DateTime<Utc>) -> AppResult<String> {
+/// The slot prefix of runs by hand.
+const MANUAL: &str = "manual-";
+
+async fn execute(state: &AppState, name: &str, slot: &str, now: DateTime<Utc>) -> AppResult<String> {
     let db = &state.db;
     let config = &state.config;
     Ok(match name {
@@ -122,6 +125,10 @@ async fn execute(state: &AppState, name: &str, now: DateTime<Utc>) -> AppResult<
         }
         "survey-reminders" => surveys::reminders::remind(db, &config.surveys, &config.base_url, now).await?.to_string(),
         "survey-expiry" => surveys::reminders::expire(db, now).await?.to_string(),
+        "weekly-digest" => {
+            let trigger = if slot.starts_with(MANUAL) { digests::Trigger::Manual } else { digests::Trigger::Scheduled };
+            digests::run(state, now, trigger).await?.to_string()
+        }
         "dashboard-snapshot" => {
             let snapshot = web::dashboard::refresh(state, now).await?;
             format!("took_ms={}", snapshot.took_ms)

@@ -102,6 +102,22 @@ pub async fn enqueue(
     Ok(inserted > 0)
 }
 
+/// Which of `keys` are already in the outbox.
+pub async fn existing_keys(db: &impl ConnectionTrait, keys: &[String]) -> AppResult<std::collections::HashSet<String>> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in keys.chunks(crate::db::IN_LIST) {
+        let rows: Vec<String> = outbox_message::Entity::find()
+            .select_only()
+            .column(outbox_message::Column::DedupeKey)
+            .filter(outbox_message::Column::DedupeKey.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 /// What one sender run did.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct SendReport {

@@ -9,6 +9,7 @@ mod board;
 mod charts;
 pub mod dashboard;
 mod deals;
+mod digests;
 mod public;
 mod reports;
 mod session;
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(public::router())
         .merge(surveys::router())
         .merge(advocacy::router())
+        .merge(digests::router())
         .fallback(not_found)
 }
 

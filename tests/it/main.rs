@@ -8,6 +8,8 @@ mod api_holds;
 mod api_pipeline;
 mod api_roles;
 mod cli;
+mod digests;
+mod digests_web;
 mod e2e;
 mod helpers;
 mod jobs;

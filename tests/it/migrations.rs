@@ -73,7 +73,8 @@ async fn entities_match_the_schema(db: &DatabaseConnection) {
         job_lease,
         job_run,
         advocacy_ask,
-        dashboard_snapshot
+        dashboard_snapshot,
+        digest_unsubscribe_token
     );
 }
 
