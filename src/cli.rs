@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::advocacy::asks::AskBudget;
+use crate::advocacy::candidates::Rules;
 use crate::auth::{tokens, users};
 use crate::config::{Anchor, Config, DEFAULT_DATABASE_URL, DigestPolicy, MailConfig, SurveyPolicy};
 use crate::{AppState, db, demo};
@@ -37,6 +39,10 @@ pub struct Cli {
     /// When digests arrive.
     #[command(flatten)]
     pub digests: DigestArgs,
+
+    /// Advocacy candidates and the ask budget.
+    #[command(flatten)]
+    pub advocacy: AdvocacyArgs,
 
     /// Web server options.
     #[command(flatten)]
@@ -95,6 +101,32 @@ pub struct DigestArgs {
     /// The hour (0-23, in each user's own time zone) digests arrive at.
     #[arg(long, env = "AFTERCARE_DIGEST_HOUR", default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=23), global = true)]
     pub digest_hour: u32,
+}
+
+/// Who is an advocacy candidate (defaults: the product's rules).
+#[derive(Debug, Args)]
+pub struct AdvocacyArgs {
+    /// The lowest kept rate (percent) of a candidate's latest survey.
+    #[arg(long, env = "AFTERCARE_ADVOCACY_MIN_KEPT_PCT", default_value_t = 80, value_parser = clap::value_parser!(u32).range(0..=100), global = true)]
+    pub advocacy_min_kept_pct: u32,
+    /// The lowest recommend score (0-10) of a candidate.
+    #[arg(long, env = "AFTERCARE_ADVOCACY_MIN_NPS", default_value_t = 9, value_parser = clap::value_parser!(i32).range(0..=10), global = true)]
+    pub advocacy_min_nps: i32,
+    /// The lowest LTV:CAC where it is known; 0 ignores profitability.
+    #[arg(long, env = "AFTERCARE_ADVOCACY_MIN_LTV_CAC", default_value_t = 3.0, global = true)]
+    pub advocacy_min_ltv_cac: f64,
+    /// Whether a candidate's deal must be live.
+    #[arg(long, env = "AFTERCARE_ADVOCACY_REQUIRE_LIVE", default_value = "true", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), global = true)]
+    pub advocacy_require_live: bool,
+    /// After an advocacy ask, the contact is not asked again for this many days.
+    #[arg(long, env = "AFTERCARE_ADVOCACY_QUIET_DAYS", default_value_t = 90, value_parser = clap::value_parser!(i64).range(0..=730), global = true)]
+    pub advocacy_quiet_days: i64,
+    /// At most this many asks and surveys per contact per calendar quarter.
+    #[arg(long, env = "AFTERCARE_ADVOCACY_ASKS_PER_QUARTER", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20), global = true)]
+    pub advocacy_asks_per_quarter: u32,
+    /// The monthly churn rate (percent) LTV uses when the data is too thin.
+    #[arg(long, env = "AFTERCARE_DEFAULT_MONTHLY_CHURN_PCT", default_value_t = 1.5, global = true)]
+    pub default_monthly_churn_pct: f64,
 }
 
 fn parse_weekday(raw: &str) -> Result<chrono::Weekday, String> {
@@ -280,6 +312,18 @@ impl Cli {
                 ..SurveyPolicy::default()
             },
             digests: DigestPolicy { weekday: self.digests.digest_weekday, hour: self.digests.digest_hour },
+            advocacy: Rules {
+                require_live: self.advocacy.advocacy_require_live,
+                min_kept_pct: self.advocacy.advocacy_min_kept_pct,
+                min_nps: self.advocacy.advocacy_min_nps,
+                min_ltv_cac: (self.advocacy.advocacy_min_ltv_cac > 0.0).then_some(self.advocacy.advocacy_min_ltv_cac),
+                budget: AskBudget {
+                    quiet_days: self.advocacy.advocacy_quiet_days,
+                    per_quarter: self.advocacy.advocacy_asks_per_quarter,
+                },
+                configured_churn: self.advocacy.default_monthly_churn_pct / 100.0,
+                ..Rules::default()
+            },
             schedules,
         }
     }
@@ -386,4 +430,53 @@ fn init_tracing() {
     });
     // Logs go to stderr so that stdout carries only results (e.g. a token).
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let cli = Cli::try_parse_from(std::iter::once("aftercare").chain(args.iter().copied())).expect("valid flags");
+        cli.config(SocketAddr::from(([127, 0, 0, 1], 3000)))
+    }
+
+    #[test]
+    fn advocacy_rules_default_to_the_products_and_each_flag_changes_one() {
+        assert_eq!(config(&[]).advocacy, Rules::default());
+        let rules = config(&[
+            "--advocacy-min-kept-pct=90",
+            "--advocacy-min-nps=8",
+            "--advocacy-min-ltv-cac=0",
+            "--advocacy-require-live=false",
+            "--advocacy-quiet-days=30",
+            "--advocacy-asks-per-quarter=3",
+            "--default-monthly-churn-pct=2",
+        ])
+        .advocacy;
+        assert_eq!(
+            rules,
+            Rules {
+                min_kept_pct: 90,
+                min_nps: 8,
+                min_ltv_cac: None,
+                require_live: false,
+                budget: AskBudget { quiet_days: 30, per_quarter: 3 },
+                configured_churn: 0.02,
+                ..Rules::default()
+            }
+        );
+        assert!(Cli::try_parse_from(["aftercare", "--advocacy-min-nps=11"]).is_err(), "scores are 0-10");
+    }
+
+    #[test]
+    fn digests_default_to_monday_seven_and_take_a_weekday_and_hour() {
+        let digests = config(&[]).digests;
+        assert_eq!((digests.weekday, digests.hour), (chrono::Weekday::Mon, 7));
+        let digests = config(&["--digest-weekday=fri", "--digest-hour=16"]).digests;
+        assert_eq!((digests.weekday, digests.hour), (chrono::Weekday::Fri, 16));
+        let error = Cli::try_parse_from(["aftercare", "--digest-weekday=someday"]).expect_err("not a weekday");
+        assert!(error.to_string().contains("not a weekday"), "{error}");
+        assert!(Cli::try_parse_from(["aftercare", "--digest-hour=24"]).is_err());
+    }
 }

@@ -23,6 +23,9 @@ pub struct Config {
     pub surveys: SurveyPolicy,
     /// When digests arrive.
     pub digests: DigestPolicy,
+    /// Who is an advocacy candidate, how often contacts may be asked, and
+    /// the churn rate profitability falls back on.
+    pub advocacy: crate::advocacy::candidates::Rules,
     /// When the scheduled jobs run (cron, with seconds), by job name.
     pub schedules: Vec<(String, String)>,
 }
@@ -146,6 +149,7 @@ impl Config {
             mail: MailConfig::default(),
             surveys: SurveyPolicy::default(),
             digests: DigestPolicy::default(),
+            advocacy: crate::advocacy::candidates::Rules::default(),
             schedules: default_schedules(),
         }
     }

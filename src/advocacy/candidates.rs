@@ -85,6 +85,35 @@ impl Default for Rules {
     }
 }
 
+impl Rules {
+    /// The rules in effect, in words, for the advocacy page.
+    pub fn describe(&self) -> Vec<String> {
+        let mut rules = Vec::new();
+        if self.require_live {
+            rules.push("a deal the latest survey covers is live".to_owned());
+        }
+        if self.exclude_churned {
+            rules.push("not churned".to_owned());
+        }
+        if self.reject_not_kept {
+            rules.push("no promise judged not kept".to_owned());
+        }
+        rules.push(format!("at least {} % of promises kept", self.min_kept_pct));
+        rules.push(format!("recommend score {} or higher", self.min_nps));
+        if self.exclude_unsubscribed {
+            rules.push("not unsubscribed".to_owned());
+        }
+        rules.push(format!(
+            "not asked for advocacy in the last {} days and fewer than {} asks and surveys this quarter",
+            self.budget.quiet_days, self.budget.per_quarter
+        ));
+        if let Some(ratio) = self.min_ltv_cac {
+            rules.push(format!("LTV:CAC at least {ratio}:1 where known"));
+        }
+        rules
+    }
+}
+
 /// A rule a contact misses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Exclusion {

@@ -9,13 +9,11 @@ use serde::Deserialize;
 
 use super::{ApiJson, ApiQuery, ApiResult, ApiUser};
 use crate::AppState;
-use crate::advocacy::asks::{self, AskBudget, AskView, NewAsk, OutcomeCounts, OutcomeInput};
-use crate::advocacy::candidates::{self, Candidate, Rules};
+use crate::advocacy::asks::{self, AskView, NewAsk, OutcomeCounts, OutcomeInput};
+use crate::advocacy::candidates::{self, Candidate};
 use crate::auth::Role;
 use crate::error::AppError;
-use crate::metrics::profitability::{
-    self, AccountEconomics, DEFAULT_MONTHLY_CHURN, EconomicsInput, ProfitabilityReport,
-};
+use crate::metrics::profitability::{self, AccountEconomics, EconomicsInput, ProfitabilityReport};
 use crate::validate::Fields;
 
 pub fn router() -> Router<AppState> {
@@ -49,11 +47,11 @@ async fn list_candidates(
     let mut fields = Fields::new();
     let all = fields.optional_flag("all", filter.all.as_deref()).unwrap_or(false);
     fields.finish()?;
-    let rules = Rules::default();
+    let rules = &state.config.advocacy;
     let found = if all {
-        candidates::assess(&state.db, &rules, state.now()).await?
+        candidates::assess(&state.db, rules, state.now()).await?
     } else {
-        candidates::list(&state.db, &rules, state.now()).await?
+        candidates::list(&state.db, rules, state.now()).await?
     };
     Ok(Json(found))
 }
@@ -84,7 +82,7 @@ async fn create_ask(
     ApiJson(input): ApiJson<NewAsk>,
 ) -> ApiResult<(StatusCode, Json<AskView>)> {
     user.require(Role::Member)?;
-    let made = asks::record(&state.db, input, user.id, AskBudget::default(), state.now()).await?;
+    let made = asks::record(&state.db, input, user.id, state.config.advocacy.budget, state.now()).await?;
     Ok((StatusCode::CREATED, Json(made)))
 }
 
@@ -112,9 +110,9 @@ async fn update_account(
     user.require(Role::Member)?;
     let id = id_of(&id, "account")?;
     profitability::update_economics(&state.db, id, input, user.id, state.now()).await?;
-    Ok(Json(profitability::for_account(&state.db, id, DEFAULT_MONTHLY_CHURN, state.now()).await?))
+    Ok(Json(profitability::for_account(&state.db, id, state.config.advocacy.configured_churn, state.now()).await?))
 }
 
 async fn show_profitability(State(state): State<AppState>, _user: ApiUser) -> ApiResult<Json<ProfitabilityReport>> {
-    Ok(Json(profitability::report(&state.db, DEFAULT_MONTHLY_CHURN, state.now()).await?))
+    Ok(Json(profitability::report(&state.db, state.config.advocacy.configured_churn, state.now()).await?))
 }

@@ -25,9 +25,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use serde::Serialize;
 
 use crate::AppResult;
-use crate::advocacy::candidates::{self, Candidate, Rules};
+use crate::advocacy::candidates::{self, Candidate};
 use crate::auth::Role;
-use crate::config::SurveyPolicy;
+use crate::config::Config;
 use crate::metrics::promise_kept::{self, Filter, Group, Tally};
 use crate::pipeline::deals::{self, DealFilter, DealSummary};
 use crate::pipeline::gate;
@@ -233,7 +233,7 @@ impl Shared {
     /// `managers`, also every account manager's deals for the roll-up.
     pub async fn load(
         db: &impl ConnectionTrait,
-        policy: &SurveyPolicy,
+        config: &Config,
         now: DateTime<Utc>,
         window_days: i64,
         managers: bool,
@@ -290,8 +290,8 @@ impl Shared {
             stage_names: stages.into_iter().map(|s| (s.id, s.name)).collect(),
             open_followups: followups::list(db, Some(followups::status::OPEN), None).await?,
             answered,
-            waves: queries::waves(db, policy, now.date_naive(), SURVEYS_AHEAD_DAYS).await?,
-            candidates: candidates::list(db, &Rules::default(), now).await?,
+            waves: queries::waves(db, &config.surveys, now.date_naive(), SURVEYS_AHEAD_DAYS).await?,
+            candidates: candidates::list(db, &config.advocacy, now).await?,
             kept_by_manager,
             team_kept: by_manager.overall,
             trend,

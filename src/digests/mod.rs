@@ -105,7 +105,7 @@ pub async fn run(state: &AppState, now: DateTime<Utc>, trigger: Trigger) -> AppR
     for (recipient, frequency, period) in &due {
         let window = frequency.window_days();
         if !shared.iter().any(|(w, _)| *w == window) {
-            shared.push((window, Shared::load(db, &state.config.surveys, now, window, managers).await?));
+            shared.push((window, Shared::load(db, &state.config, now, window, managers).await?));
         }
         let Some((_, context)) = shared.iter().find(|(w, _)| *w == window) else { continue };
         let local_date = now.with_timezone(&schedule::zone(&recipient.time_zone)).date_naive();
@@ -161,7 +161,7 @@ pub async fn preview(state: &AppState, user_id: i32, now: DateTime<Utc>) -> AppR
     let db = &state.db;
     let found = user::Entity::find_by_id(user_id).one(db).await?.ok_or(AppError::NotFound("user"))?;
     let frequency = Frequency::parse(&found.digest_frequency).unwrap_or(Frequency::Weekly);
-    let shared = Shared::load(db, &state.config.surveys, now, frequency.window_days(), is_manager(&found)).await?;
+    let shared = Shared::load(db, &state.config, now, frequency.window_days(), is_manager(&found)).await?;
     let local_date = now.with_timezone(&schedule::zone(&found.time_zone)).date_naive();
     content::build(db, &shared, &found, local_date).await
 }

@@ -12,14 +12,12 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{Chrome, CsrfForm, Notice, PageError, WebSession, render, status_of};
-use crate::advocacy::asks::{self, AskBudget, AskView, NewAsk, OutcomeCounts, OutcomeInput};
+use crate::advocacy::asks::{self, AskView, NewAsk, OutcomeCounts, OutcomeInput};
 use crate::advocacy::candidates::{self, Candidate, Rules};
 use crate::advocacy::kind;
 use crate::auth::Role;
 use crate::error::AppError;
-use crate::metrics::profitability::{
-    self, AccountEconomics, DEFAULT_MONTHLY_CHURN, EconomicsInput, ProfitabilityReport,
-};
+use crate::metrics::profitability::{self, AccountEconomics, EconomicsInput, ProfitabilityReport};
 use crate::{AppResult, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -92,6 +90,7 @@ struct AdvocacyPage {
     profitability: ProfitabilityReport,
     kinds: Vec<(&'static str, &'static str)>,
     form: AskForm,
+    rules: Rules,
 }
 
 impl AdvocacyPage {
@@ -169,7 +168,7 @@ impl EconomicsValues {
 
 /// An account's economics as of now (for the account page).
 pub(super) async fn account_economics(state: &AppState, id: i32) -> AppResult<AccountEconomics> {
-    profitability::for_account(&state.db, id, DEFAULT_MONTHLY_CHURN, state.now()).await
+    profitability::for_account(&state.db, id, state.config.advocacy.configured_churn, state.now()).await
 }
 
 /// How many recent promoters the page checks for near misses.
@@ -182,12 +181,12 @@ async fn advocacy_page(
     form: AskForm,
 ) -> AppResult<AdvocacyPage> {
     let now = state.now();
-    let rules = Rules::default();
-    let candidates = candidates::list(&state.db, &rules, now).await?;
-    let excluded = candidates::near_misses(&state.db, &rules, now, NEAR_MISSES).await?;
+    let rules = &state.config.advocacy;
+    let candidates = candidates::list(&state.db, rules, now).await?;
+    let excluded = candidates::near_misses(&state.db, rules, now, NEAR_MISSES).await?;
     let asks = asks::list(&state.db, 300).await?;
     let outcomes = asks::outcomes(&state.db).await?;
-    let profitability = profitability::report(&state.db, DEFAULT_MONTHLY_CHURN, now).await?;
+    let profitability = profitability::report(&state.db, rules.configured_churn, now).await?;
     Ok(AdvocacyPage {
         chrome: session.chrome("advocacy"),
         notice,
@@ -198,6 +197,7 @@ async fn advocacy_page(
         profitability,
         kinds: kind::ALL.to_vec(),
         form,
+        rules: rules.clone(),
     })
 }
 
@@ -244,9 +244,9 @@ async fn create_ask(State(state): State<AppState>, form: CsrfForm<AskForm>) -> R
         return error.into_response();
     }
     let result = match form.parse() {
-        Ok(input) => {
-            asks::record(&state.db, input, session.user().id, AskBudget::default(), state.now()).await.map(|_| ())
-        }
+        Ok(input) => asks::record(&state.db, input, session.user().id, state.config.advocacy.budget, state.now())
+            .await
+            .map(|_| ()),
         Err(error) => Err(error),
     };
     match result {

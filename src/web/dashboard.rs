@@ -20,7 +20,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 
 use super::charts::{self, Datum};
 use super::{Chrome, CsrfForm, Empty, PageError, WebSession, render};
-use crate::advocacy::candidates::{self, Rules};
+use crate::advocacy::candidates;
 use crate::auth::Role;
 use crate::metrics::nps::{self, NpsFilter, Score};
 use crate::metrics::pipeline::{self, PipelineFilter, PipelineMetrics};
@@ -125,7 +125,7 @@ async fn figures(state: &AppState, now: DateTime<Utc>) -> AppResult<Figures> {
     let grouped = |dimension: &str| Filter { group_by: Some(dimension.to_owned()), ..Default::default() };
     let (everything, wave_filter, cohort_filter) = (Filter::default(), grouped("wave"), grouped("cohort"));
     let (all_deals, all_groups) = (PipelineFilter::default(), NpsFilter::default());
-    let rules = Rules::default();
+    let rules = &state.config.advocacy;
     // The figures are independent: fetch them side by side.
     let (overall, by_wave, by_cohort, trend, pipeline, found, economics, nps, health, open) = tokio::try_join!(
         promise_kept::compute(db, &everything),
@@ -133,8 +133,8 @@ async fn figures(state: &AppState, now: DateTime<Utc>) -> AppResult<Figures> {
         promise_kept::compute(db, &cohort_filter),
         promise_kept::trend(db, &everything),
         pipeline::compute(db, &all_deals, now),
-        candidates::list(db, &rules, now),
-        profitability::report(db, profitability::DEFAULT_MONTHLY_CHURN, now),
+        candidates::list(db, rules, now),
+        profitability::report(db, rules.configured_churn, now),
         nps::compute(db, &all_groups),
         survey_health::compute(db),
         followups::open_counts(db),

@@ -10,7 +10,7 @@ use axum::routing::get;
 
 use super::{Chrome, PageError, WebSession, render};
 use crate::advocacy::asks;
-use crate::advocacy::candidates::{self, Rules};
+use crate::advocacy::candidates;
 use crate::error::AppError;
 use crate::metrics::nps::{self, NpsFilter, NpsGroup};
 use crate::metrics::pipeline::{self, PipelineFilter};
@@ -227,7 +227,7 @@ async fn pipeline_tables(state: &AppState) -> AppResult<Vec<Table>> {
 }
 
 async fn advocacy_tables(state: &AppState) -> AppResult<Vec<Table>> {
-    let economics = profitability::report(&state.db, profitability::DEFAULT_MONTHLY_CHURN, state.now()).await?;
+    let economics = profitability::report(&state.db, state.config.advocacy.configured_churn, state.now()).await?;
     let segments = Table {
         id: "profitability-by-segment",
         title: "Profitability by segment (3:1 line)".to_owned(),
@@ -280,7 +280,7 @@ async fn advocacy_tables(state: &AppState) -> AppResult<Vec<Table>> {
             })
             .collect(),
     };
-    let found = candidates::list(&state.db, &Rules::default(), state.now()).await?;
+    let found = candidates::list(&state.db, &state.config.advocacy, state.now()).await?;
     let candidates = Table {
         id: "advocacy-candidates",
         title: "Advocacy candidates, best first".to_owned(),

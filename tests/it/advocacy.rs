@@ -913,3 +913,38 @@ async fn web_viewers_read_the_advocacy_page_without_forms_and_cannot_post() {
     let anonymous = Browser::anonymous(&app).get("/advocacy").await;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn configured_rules_decide_the_api_list_and_the_page_says_which_they_are() {
+    let app = TestApp::with_config(|c| {
+        c.advocacy.min_nps = 7;
+        c.advocacy.min_kept_pct = 90;
+    })
+    .await;
+    app.clock.set(day(NOW));
+    let viewer = app.user(Role::Viewer).await;
+    let passive = enter(&app, &Answered::new("Passive").with(|a| a.nps = Some(7))).await;
+    let mostly = enter(
+        &app,
+        &Answered::new("Mostly").with(|a| a.verdicts = vec!["kept"; 8].into_iter().chain(["partly"]).collect()),
+    )
+    .await;
+
+    let listed = app.get("/api/v1/advocacy/candidates", &viewer).await.json();
+    let ids: Vec<i64> = listed.as_array().expect("a list").iter().filter_map(|c| c["contact_id"].as_i64()).collect();
+    assert_eq!(ids, [i64::from(passive.contact_id)], "NPS 7 now passes; 8/9 kept is below 90 %");
+    let everyone = app.get("/api/v1/advocacy/candidates?all=true", &viewer).await.json();
+    let below =
+        everyone.as_array().expect("a list").iter().find(|c| c["contact_id"] == json!(mostly.contact_id)).cloned();
+    assert_eq!(
+        below.expect("assessed")["excluded_because"][0]["reason"],
+        json!("8/9 promises kept (88.8 %), below 90 %")
+    );
+
+    let page = Browser::sign_in(&app, &viewer).await.get("/advocacy").await;
+    let rules = page.text_of("#candidate-rules");
+    assert!(
+        rules.contains("at least 90 % of promises kept") && rules.contains("recommend score 7 or higher"),
+        "{rules}"
+    );
+}
