@@ -11,11 +11,12 @@ use crate::validate::{Fields, MAX_LINE};
 use crate::{AppError, AppResult, audit};
 
 /// An account as submitted with a new deal.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountInput {
     /// The company's name.
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     pub name: Option<String>,
     /// Its web domain, e.g. `example.com`.
     #[serde(default)]
@@ -26,14 +27,16 @@ pub struct AccountInput {
 }
 
 /// A contact as submitted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactInput {
     /// Their name.
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     pub name: Option<String>,
     /// Their email.
     #[serde(default)]
+    #[schema(value_type = String, required = true, format = Email)]
     pub email: Option<String>,
     /// Their role at the customer, e.g. "CFO".
     #[serde(default)]
@@ -181,7 +184,7 @@ pub async fn add_contact(
 }
 
 /// A contact as shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ContactView {
     /// The contact's id.
     pub id: i32,

@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest("/api/v1", api::router())
+        .merge(api::docs::router())
         .merge(web::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -165,6 +165,11 @@ pub enum Command {
     /// List or run the scheduled jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Import closed-won deals, contacts, promises or account economics
+    /// from a CSV file (a HubSpot or Salesforce export, or any CSV with a
+    /// column mapping). See docs/IMPORT.md.
+    #[command(subcommand)]
+    Import(ImportCommand),
 }
 
 /// `aftercare jobs ...`
@@ -174,7 +179,7 @@ pub enum JobsCommand {
     List,
     /// Run one job once, now or as of a date (to back-fill).
     Run {
-        /// The job: survey-planner, outbox-sender, survey-reminders, survey-expiry, dashboard-snapshot, weekly-digest.
+        /// The job: survey-planner, outbox-sender, survey-reminders, survey-expiry, dashboard-snapshot, weekly-digest, webhook-events.
         name: String,
         /// Run as if today were this date (YYYY-MM-DD).
         #[arg(long)]
@@ -274,6 +279,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => user(config, command).await,
         Command::Token(command) => token(config, command).await,
         Command::Jobs(command) => jobs(config, command).await,
+        Command::Import(command) => import(config, command).await,
     }
 }
 
@@ -422,6 +428,115 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `aftercare import ...`: what the file holds.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Closed-won deals: a HubSpot deals export, a Salesforce opportunities
+    /// report, or any CSV with --mapping. Rows not closed-won are skipped;
+    /// a known CRM id updates the deal's CRM fields only.
+    Deals {
+        /// The file and how to read it.
+        #[command(flatten)]
+        file: ImportArgs,
+        /// A stage value that means closed-won; repeat for several
+        /// (default: "Closed Won", which also matches HubSpot's "closedwon").
+        #[arg(long = "won-stage", value_name = "VALUE")]
+        won_stage: Vec<String>,
+    },
+    /// Contacts: account, name, email, role, language, survey_recipient.
+    Contacts(ImportArgs),
+    /// Promises: deal_external_id (or deal_id), text, category, target.
+    Promises(ImportArgs),
+    /// Account economics: account, arr, gross_margin_pct, cac.
+    Economics(ImportArgs),
+}
+
+/// What every import takes.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The CSV file.
+    pub file: std::path::PathBuf,
+    /// Check the file and show what would happen; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import the valid rows of a file that has invalid ones (by default a
+    /// single invalid row stops the whole import).
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// A column mapping: one `field = Column Name` per line.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<std::path::PathBuf>,
+    /// Read dates such as 3/1/2026 day first (3 January) instead of US
+    /// month first (1 March).
+    #[arg(long)]
+    pub day_first: bool,
+    /// The file's encoding: utf-8 (with or without a BOM) or windows-1252.
+    #[arg(long, default_value = "utf-8", value_parser = ["utf-8", "windows-1252"])]
+    pub encoding: String,
+}
+
+async fn import(config: Config, command: ImportCommand) -> anyhow::Result<()> {
+    use crate::import::{self, stored, text};
+    let (kind, args, won_stages) = match command {
+        ImportCommand::Deals { file, won_stage } => (import::Kind::Deals, file, won_stage),
+        ImportCommand::Contacts(file) => (import::Kind::Contacts, file, Vec::new()),
+        ImportCommand::Promises(file) => (import::Kind::Promises, file, Vec::new()),
+        ImportCommand::Economics(file) => (import::Kind::Economics, file, Vec::new()),
+    };
+    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let mapping = match &args.mapping {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+        None => None,
+    };
+    let options = import::Options {
+        dry_run: args.dry_run,
+        skip_invalid: args.skip_invalid,
+        won_stages,
+        day_first: args.day_first,
+        mapping,
+    };
+    let filename = args.file.file_name().map_or_else(|| "file".to_owned(), |n| n.to_string_lossy().into_owned());
+    let encoding = text::Encoding::parse(&args.encoding).unwrap_or_default();
+    let state = AppState::with_system_clock(config).await?;
+    let bar = import_progress_bar(bytes.len());
+    let report = match text::decode(bytes, encoding) {
+        Ok(text) => {
+            let progress = |step: import::Step| {
+                bar.set_message(step.phase);
+                bar.set_length(step.total.max(1));
+                bar.set_position(step.done);
+            };
+            let report = import::run(&state.db, kind, &text, &options, None, state.now(), &progress).await?;
+            drop(text);
+            stored::record_run(&state.db, kind, &filename, &options, &report, None, state.now()).await?;
+            report
+        }
+        Err(error) => import::Report::refused_file(kind, "unknown", vec![error]),
+    };
+    bar.finish_and_clear();
+    for line in report.summary_lines(&filename, &options) {
+        println!("{line}");
+    }
+    if report.stopped(&options) {
+        let hint = if report.error_rows > 0 { " (--skip-invalid imports the valid rows)" } else { "" };
+        anyhow::bail!("{}{hint}", report.verdict(&options));
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr for files of a megabyte or more, hidden when
+/// stderr is not a terminal.
+fn import_progress_bar(bytes: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if bytes < 1_000_000 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let style = indicatif::ProgressStyle::with_template("{msg:>9} [{wide_bar}] {percent:>3}% {elapsed}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    indicatif::ProgressBar::with_draw_target(Some(bytes as u64), indicatif::ProgressDrawTarget::stderr())
+        .with_style(style)
 }
 
 fn init_tracing() {

@@ -132,6 +132,7 @@ pub fn default_schedules() -> Vec<(String, String)> {
         // Every quarter of an hour, so each user's local hour is met in every
         // time zone (some are offset by 30 or 45 minutes).
         ("weekly-digest", "0 */15 * * * *"),
+        ("webhook-events", "0 5/15 * * * *"),
     ]
     .into_iter()
     .map(|(job, cron)| (job.to_owned(), cron.to_owned()))

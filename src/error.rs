@@ -12,7 +12,7 @@ use serde::Serialize;
 pub type FieldErrors = BTreeMap<String, String>;
 
 /// A criterion that still lacks evidence, reported when a deal cannot advance.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct UnmetCriterion {
     /// The criterion's id.
     pub id: i32,

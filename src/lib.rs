@@ -21,6 +21,7 @@ pub mod db;
 pub mod demo;
 pub mod digests;
 pub mod error;
+pub mod import;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
@@ -28,6 +29,7 @@ pub mod pipeline;
 pub mod surveys;
 pub mod validate;
 pub mod web;
+pub mod webhooks;
 
 pub use app::{AppState, router};
 pub use clock::Clock;

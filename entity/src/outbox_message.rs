@@ -31,6 +31,11 @@ pub struct Model {
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    /// `email`, or `webhook` (then `recipient` is the URL, `subject` the
+    /// event and `text_body` the JSON payload).
+    pub channel: String,
+    /// The webhook endpoint, for webhook deliveries.
+    pub endpoint_id: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m20261127_000002_surveys;
 mod m20261127_000003_advocacy;
 mod m20261127_000004_dashboard_snapshots;
 mod m20261127_000005_digests;
+mod m20261127_000006_integrations;
 
 /// The ordered list of Aftercare's migrations.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_advocacy::Migration),
             Box::new(m20261127_000004_dashboard_snapshots::Migration),
             Box::new(m20261127_000005_digests::Migration),
+            Box::new(m20261127_000006_integrations::Migration),
         ]
     }
 }

@@ -178,14 +178,16 @@ pub async fn budgets(
 }
 
 /// A new ask, as submitted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAsk {
     /// `review`, `reference_call`, `case_study`, `referral` or `testimonial`.
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     pub kind: Option<String>,
     /// The contact asked.
     #[serde(default)]
+    #[schema(value_type = String, required = true, format = Email)]
     pub contact_email: Option<String>,
     /// The deal the ask is about (also picks the account when the email is
     /// a contact of several).
@@ -197,14 +199,16 @@ pub struct NewAsk {
 }
 
 /// An ask's outcome, as submitted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeInput {
     /// `done` or `declined`.
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     pub outcome: Option<String>,
     /// For a done ask: where the review, case study, recording... is.
     #[serde(default)]
+    #[schema(format = "uri")]
     pub link: Option<String>,
     /// For a done referral: the new deal it brought.
     #[serde(default)]
@@ -212,7 +216,7 @@ pub struct OutcomeInput {
 }
 
 /// An ask as shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AskView {
     /// The ask's id.
     pub id: i32,
@@ -253,7 +257,7 @@ pub struct AskView {
 }
 
 /// Asks by kind and outcome.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OutcomeCounts {
     /// The kind (`all` for the total).
     pub kind: String,

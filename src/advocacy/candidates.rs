@@ -115,18 +115,19 @@ impl Rules {
 }
 
 /// A rule a contact misses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Exclusion {
     /// `not_live`, `churned`, `not_kept`, `no_verdicts`, `kept_rate`,
     /// `no_nps`, `nps`, `unsubscribed`, `asked_recently`, `quarter_used` or
     /// `ltv_cac`.
+    #[schema(value_type = String)]
     pub code: &'static str,
     /// In words.
     pub reason: String,
 }
 
 /// A contact judged as an advocacy candidate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Candidate {
     /// Position among the candidates (1 = ask first); `None` when excluded.
     pub rank: Option<usize>,

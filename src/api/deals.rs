@@ -1,13 +1,17 @@
 //! Deals: create, list, show, update owners and next call, record
 //! evidence, and move through the pipeline.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiJson, ApiQuery, ApiResult, ApiUser};
+use super::openapi::{
+    Forbidden, MalformedJson, NotFound, PayloadTooLarge, Unauthenticated, UnsupportedMediaType, ValidationFailed,
+};
+use super::{ApiJson, ApiQuery, ApiResult, ApiUser, ErrorEnvelope};
 use crate::auth::{CurrentUser, Role};
 use crate::error::AppError;
 use crate::pipeline::deals::{self, Created, DealFilter, DealSummary, DealUpdate, DealView, NewDeal};
@@ -17,24 +21,24 @@ use crate::pipeline::holds::{self, HoldInput};
 use crate::surveys::promises::{self, PromiseView};
 use crate::{AppResult, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/deals", get(list_deals).post(create_deal))
-        .route("/deals/{id}", get(show_deal).patch(update_deal))
-        .route("/deals/{id}/evidence", post(record_evidence))
-        .route("/deals/{id}/advance", post(advance_deal))
-        .route("/deals/{id}/move-back", post(move_back_deal))
-        .route("/deals/{id}/hold", post(hold_deal))
-        .route("/deals/{id}/resume", post(resume_deal))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_deals, create_deal))
+        .routes(routes!(show_deal, update_deal))
+        .routes(routes!(record_evidence))
+        .routes(routes!(advance_deal))
+        .routes(routes!(move_back_deal))
+        .routes(routes!(hold_deal))
+        .routes(routes!(resume_deal))
 }
 
 /// An empty body, for actions that take none (`{}` or nothing).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NoBody {}
 
 /// A deal as the API returns it: the pipeline view and its promises.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DealResponse {
     #[serde(flatten)]
     deal: DealView,
@@ -53,6 +57,22 @@ fn deal_id(raw: &str) -> Result<i32, AppError> {
     raw.parse().map_err(|_| AppError::NotFound("deal"))
 }
 
+/// Lists deals.
+///
+/// In pipeline order, longest-waiting first, each with its stage, active
+/// and on-hold days in stage, whether it is stuck (over the stage's SLA),
+/// its owners and next call.
+#[utoipa::path(
+    get,
+    path = "/deals",
+    tag = "deals",
+    params(DealFilter),
+    responses(
+        (status = 200, description = "The deals matching the filters", body = [DealSummary]),
+        (status = 401, response = Unauthenticated),
+        (status = 422, response = ValidationFailed),
+    ),
+)]
 async fn list_deals(
     State(state): State<AppState>,
     _user: ApiUser,
@@ -61,6 +81,27 @@ async fn list_deals(
     Ok(Json(deals::list(&state.db, &filter, state.now()).await?))
 }
 
+/// Enters a won deal at the first stage (`closed_won`).
+///
+/// The account is found by name or created; owners are user emails;
+/// contacts are added to the account. Sending an `external_id` that a deal
+/// already has returns that deal unchanged (`200`), so a CRM may retry.
+#[utoipa::path(
+    post,
+    path = "/deals",
+    tag = "deals",
+    request_body = NewDeal,
+    responses(
+        (status = 201, description = "The deal was created", body = DealResponse),
+        (status = 200, description = "A deal with this `external_id` already existed; it is returned unchanged", body = DealResponse),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+    ),
+)]
 async fn create_deal(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
@@ -72,6 +113,22 @@ async fn create_deal(
     Ok((status, deal_response(&state, id).await?))
 }
 
+/// Shows a deal.
+///
+/// Its stage, active and on-hold days in stage, whether it is stuck, its
+/// owners and next call, the current stage's criteria with their evidence,
+/// its transitions, holds, contacts and promises.
+#[utoipa::path(
+    get,
+    path = "/deals/{id}",
+    tag = "deals",
+    params(("id" = i32, Path, description = "The deal's id")),
+    responses(
+        (status = 200, description = "The deal", body = DealResponse),
+        (status = 401, response = Unauthenticated),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn show_deal(
     State(state): State<AppState>,
     _user: ApiUser,
@@ -93,6 +150,27 @@ async fn act(
     Ok(deal_response(state, id).await?)
 }
 
+/// Sets a deal's owners, next customer call or churn date.
+///
+/// Absent fields stay as they are; `null` (or blank) clears a field.
+/// Owners and the call's lead and scheduler are user emails.
+#[utoipa::path(
+    patch,
+    path = "/deals/{id}",
+    tag = "deals",
+    params(("id" = i32, Path, description = "The deal's id")),
+    request_body = DealUpdate,
+    responses(
+        (status = 200, description = "The updated deal", body = DealResponse),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+    ),
+)]
 async fn update_deal(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
@@ -102,6 +180,28 @@ async fn update_deal(
     act(&state, &user, &id, async |id| deals::update(&state.db, id, input, user.id, state.now()).await).await
 }
 
+/// Records evidence for a criterion of the deal's current stage.
+///
+/// A `note` and/or a `url` shows what the customer did; `confirmed_by` and
+/// `confirmed_on` say who at the customer confirmed it and when. With
+/// `supersedes_id` it corrects earlier evidence.
+#[utoipa::path(
+    post,
+    path = "/deals/{id}/evidence",
+    tag = "deals",
+    params(("id" = i32, Path, description = "The deal's id")),
+    request_body = EvidenceInput,
+    responses(
+        (status = 201, description = "The evidence was recorded; the deal with it", body = DealResponse),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+    ),
+)]
 async fn record_evidence(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
@@ -115,6 +215,28 @@ async fn record_evidence(
     Ok((StatusCode::CREATED, deal))
 }
 
+/// Moves the deal to the next stage.
+///
+/// Only when every required criterion of the current stage has evidence;
+/// otherwise `422` with code `exit_criteria_unmet` and the unmet criteria.
+#[utoipa::path(
+    post,
+    path = "/deals/{id}/advance",
+    tag = "deals",
+    params(("id" = i32, Path, description = "The deal's id")),
+    request_body(content = NoBody, description = "Nothing, or `{}`"),
+    responses(
+        (status = 200, description = "The deal, in its new stage", body = DealResponse),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 409, description = "`final_stage` (nothing after it), `on_hold` (resume it first) or `stage_changed` (someone else moved it meanwhile)", body = ErrorEnvelope),
+        (status = 422, description = "`exit_criteria_unmet` (with `unmet_criteria` and `unmet_criterion_ids`), or `validation_failed` for a body with fields", body = ErrorEnvelope),
+    ),
+)]
 async fn advance_deal(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
@@ -124,6 +246,25 @@ async fn advance_deal(
     act(&state, &user, &id, async |id| gate::advance(&state.db, id, user.id, state.now()).await.map(|_| ())).await
 }
 
+/// Moves the deal back to the previous stage, with a reason.
+#[utoipa::path(
+    post,
+    path = "/deals/{id}/move-back",
+    tag = "deals",
+    params(("id" = i32, Path, description = "The deal's id")),
+    request_body = MoveBackInput,
+    responses(
+        (status = 200, description = "The deal, in the previous stage", body = DealResponse),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 409, description = "`first_stage` (nothing before it), `on_hold` (resume it first) or `stage_changed` (someone else moved it meanwhile)", body = ErrorEnvelope),
+        (status = 422, response = ValidationFailed),
+    ),
+)]
 async fn move_back_deal(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
@@ -134,6 +275,27 @@ async fn move_back_deal(
         .await
 }
 
+/// Puts the deal on hold, with a reason.
+///
+/// Days on hold do not count towards the stage's SLA.
+#[utoipa::path(
+    post,
+    path = "/deals/{id}/hold",
+    tag = "deals",
+    params(("id" = i32, Path, description = "The deal's id")),
+    request_body = HoldInput,
+    responses(
+        (status = 200, description = "The deal, on hold", body = DealResponse),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 409, description = "`already_on_hold`", body = ErrorEnvelope),
+        (status = 422, response = ValidationFailed),
+    ),
+)]
 async fn hold_deal(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
@@ -143,6 +305,25 @@ async fn hold_deal(
     act(&state, &user, &id, async |id| holds::hold(&state.db, id, input, user.id, state.now()).await).await
 }
 
+/// Ends the deal's hold.
+#[utoipa::path(
+    post,
+    path = "/deals/{id}/resume",
+    tag = "deals",
+    params(("id" = i32, Path, description = "The deal's id")),
+    request_body(content = NoBody, description = "Nothing, or `{}`"),
+    responses(
+        (status = 200, description = "The deal, no longer on hold", body = DealResponse),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 409, description = "`not_on_hold`", body = ErrorEnvelope),
+        (status = 422, response = ValidationFailed),
+    ),
+)]
 async fn resume_deal(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,

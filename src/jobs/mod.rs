@@ -20,8 +20,15 @@ use sea_orm::{
 use crate::{AppError, AppResult, AppState, digests, mail, surveys, web};
 
 /// The jobs, by name.
-pub const JOBS: [&str; 6] =
-    ["survey-planner", "outbox-sender", "survey-reminders", "survey-expiry", "dashboard-snapshot", "weekly-digest"];
+pub const JOBS: [&str; 7] = [
+    "survey-planner",
+    "outbox-sender",
+    "survey-reminders",
+    "survey-expiry",
+    "dashboard-snapshot",
+    "weekly-digest",
+    "webhook-events",
+];
 
 /// How long a lease lasts; a crashed holder's lease runs out after this.
 pub const LEASE: Duration = Duration::minutes(10);
@@ -129,6 +136,7 @@ async fn execute(state: &AppState, name: &str, slot: &str, now: DateTime<Utc>) -
             let trigger = if slot.starts_with(MANUAL) { digests::Trigger::Manual } else { digests::Trigger::Scheduled };
             digests::run(state, now, trigger).await?.to_string()
         }
+        "webhook-events" => crate::webhooks::outbound::watch(db, &config.advocacy, now).await?.to_string(),
         "dashboard-snapshot" => {
             let snapshot = web::dashboard::refresh(state, now).await?;
             format!("took_ms={}", snapshot.took_ms)

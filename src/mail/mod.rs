@@ -28,6 +28,8 @@ pub struct Mailer {
     from: Mailbox,
     /// At most this many messages in flight at once.
     pub concurrency: usize,
+    /// Posts webhook deliveries.
+    pub http: reqwest::Client,
 }
 
 impl Mailer {
@@ -48,7 +50,15 @@ impl Mailer {
         };
         let from =
             config.from.parse().with_context(|| format!("AFTERCARE_MAIL_FROM {:?} is not an address", config.from))?;
-        Ok(Self { transport, from, concurrency: config.concurrency.max(1) })
+        // Webhook deliveries leave through HTTP; rustls uses ring, like the
+        // rest of the binary.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(crate::webhooks::outbound::TIMEOUT)
+            .user_agent(concat!("Aftercare/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("preparing the HTTP client for webhooks")?;
+        Ok(Self { transport, from, concurrency: config.concurrency.max(1), http })
     }
 
     /// Sends one outbox row; the error text is kept on the row.

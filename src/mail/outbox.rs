@@ -35,6 +35,14 @@ pub mod status {
     pub const FAILED: &str = "failed";
 }
 
+/// How a row leaves.
+pub mod channel {
+    /// An email, through the mailer.
+    pub const EMAIL: &str = "email";
+    /// A webhook delivery, an HTTP POST to an endpoint.
+    pub const WEBHOOK: &str = "webhook";
+}
+
 /// An email to enqueue.
 #[derive(Debug, Clone)]
 pub struct NewEmail {
@@ -76,7 +84,6 @@ pub async fn enqueue(
     now: DateTime<Utc>,
 ) -> AppResult<bool> {
     let row = outbox_message::ActiveModel {
-        id: NotSet,
         message_id: Set(message_id(&email.dedupe_key, base_url)),
         dedupe_key: Set(email.dedupe_key),
         kind: Set(email.kind.to_owned()),
@@ -86,6 +93,55 @@ pub async fn enqueue(
         text_body: Set(email.text_body),
         html_body: Set(email.html_body),
         list_unsubscribe: Set(email.list_unsubscribe),
+        channel: Set(channel::EMAIL.to_owned()),
+        endpoint_id: Set(None),
+        ..pending(now)
+    };
+    insert(db, row).await
+}
+
+/// A webhook delivery to enqueue.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// `webhook:{endpoint}:{event id}`.
+    pub dedupe_key: String,
+    /// The endpoint.
+    pub endpoint_id: i32,
+    /// Where it is posted.
+    pub url: String,
+    /// The event's type, e.g. `deal.live`.
+    pub event: String,
+    /// The event's id.
+    pub event_id: String,
+    /// The JSON body.
+    pub payload: String,
+}
+
+/// Writes a webhook delivery to the outbox inside the caller's
+/// transaction; `false` when it was already queued.
+pub async fn enqueue_delivery(db: &impl ConnectionTrait, delivery: Delivery, now: DateTime<Utc>) -> AppResult<bool> {
+    let row = outbox_message::ActiveModel {
+        // Not sent (HTTP has no Message-ID); kept unique-looking for the list.
+        message_id: Set(message_id(&delivery.dedupe_key, "http://webhook.invalid")),
+        dedupe_key: Set(delivery.dedupe_key),
+        kind: Set("webhook".to_owned()),
+        recipient: Set(delivery.url),
+        reply_to: Set(None),
+        subject: Set(delivery.event),
+        text_body: Set(delivery.payload),
+        html_body: Set(String::new()),
+        list_unsubscribe: Set(None),
+        channel: Set(channel::WEBHOOK.to_owned()),
+        endpoint_id: Set(Some(delivery.endpoint_id)),
+        ..pending(now)
+    };
+    insert(db, row).await
+}
+
+/// The bookkeeping columns of a row waiting for its first attempt.
+fn pending(now: DateTime<Utc>) -> outbox_message::ActiveModel {
+    outbox_message::ActiveModel {
+        id: NotSet,
         status: Set(status::PENDING.to_owned()),
         attempts: Set(0),
         next_attempt_at: Set(now),
@@ -94,7 +150,11 @@ pub async fn enqueue(
         last_error: Set(None),
         created_at: Set(now),
         sent_at: Set(None),
-    };
+        ..Default::default()
+    }
+}
+
+async fn insert(db: &impl ConnectionTrait, row: outbox_message::ActiveModel) -> AppResult<bool> {
     let inserted = outbox_message::Entity::insert(row)
         .on_conflict(OnConflict::column(outbox_message::Column::DedupeKey).do_nothing().to_owned())
         .exec_without_returning(db)
@@ -180,9 +240,16 @@ pub async fn send_due(
             claimed.push(row);
         }
     }
+    let secrets = webhook_secrets(db, &claimed).await?;
+    let secrets = &secrets;
     let outcomes: Vec<(outbox_message::Model, Result<(), String>)> = futures::stream::iter(claimed)
         .map(|row| async move {
-            let outcome = mailer.send(&row).await;
+            let outcome = if row.channel == channel::WEBHOOK {
+                let secret = row.endpoint_id.and_then(|id| secrets.get(&id)).map(String::as_str);
+                crate::webhooks::outbound::deliver(&mailer.http, &row, secret, Utc::now()).await
+            } else {
+                mailer.send(&row).await
+            };
             (row, outcome)
         })
         .buffer_unordered(mailer.concurrency)
@@ -202,7 +269,7 @@ pub async fn send_due(
                 report.sent += 1;
             }
             Err(error) => {
-                tracing::warn!(id = row.id, attempt = row.attempts + 1, %error, "sending an email failed");
+                tracing::warn!(id = row.id, channel = %row.channel, attempt = row.attempts + 1, %error, "delivery failed");
                 let attempts = row.attempts + 1;
                 let give_up = attempts >= MAX_ATTEMPTS;
                 let next_status = if give_up { status::FAILED } else { status::PENDING };
@@ -219,6 +286,24 @@ pub async fn send_due(
         }
     }
     Ok(report)
+}
+
+/// The signing secrets of the endpoints `rows` go to.
+async fn webhook_secrets(
+    db: &DatabaseConnection,
+    rows: &[outbox_message::Model],
+) -> AppResult<std::collections::HashMap<i32, String>> {
+    let ids: Vec<i32> = rows.iter().filter_map(|r| r.endpoint_id).collect();
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    Ok(entity::webhook_endpoint::Entity::find()
+        .filter(entity::webhook_endpoint::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e.secret))
+        .collect())
 }
 
 /// Records an outcome and releases the claim, only if we still hold it.

@@ -14,7 +14,8 @@ use crate::db::Sql;
 use crate::validate::Fields;
 
 /// A score and what it rests on.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = NpsScore)]
 pub struct Score {
     /// 9 or 10.
     pub promoters: u64,
@@ -63,7 +64,7 @@ impl Score {
 }
 
 /// A group's score.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NpsGroup {
     /// The group's key.
     pub key: String,
@@ -75,7 +76,7 @@ pub struct NpsGroup {
 }
 
 /// NPS overall and by group.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Nps {
     /// Every answered survey with a score.
     pub overall: Score,
@@ -84,8 +85,9 @@ pub struct Nps {
 }
 
 /// Grouping, as a raw query value.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct NpsFilter {
     /// `wave`, `segment` or `account_manager`.
     #[serde(default)]

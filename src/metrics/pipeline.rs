@@ -66,12 +66,14 @@ pub const LIKELY_LIMIT: usize = 10;
 const SECONDS_PER_DAY: i64 = 86_400;
 
 /// Which deals the analytics cover, as raw query values.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PipelineFilter {
     /// A user's email: deals they own as account manager, implementation
     /// lead or CS manager.
     #[serde(default)]
+    #[param(format = Email)]
     pub owner: Option<String>,
     /// The account's segment (case-insensitive).
     #[serde(default)]
@@ -84,7 +86,7 @@ pub struct PipelineFilter {
 pub use super::stats::Quarter;
 
 /// The pipeline analytics.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PipelineMetrics {
     /// The instant they were computed for.
     pub as_of: DateTime<Utc>,
@@ -105,7 +107,7 @@ pub struct PipelineMetrics {
 }
 
 /// One stage's numbers.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StageMetrics {
     /// The stage's key.
     pub key: String,
@@ -134,7 +136,7 @@ pub struct StageMetrics {
 }
 
 /// Stage-to-stage conversion.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Conversion {
     /// Every filtered deal (`cohort` is `all`).
     pub overall: CohortConversion,
@@ -143,7 +145,7 @@ pub struct Conversion {
 }
 
 /// How far one cohort's deals got.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CohortConversion {
     /// `YYYY-Qn`, or `all`.
     pub cohort: String,
@@ -154,7 +156,7 @@ pub struct CohortConversion {
 }
 
 /// How many of a cohort's deals ever entered a stage.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StageReach {
     /// The stage's key.
     pub key: String,
@@ -167,7 +169,7 @@ pub struct StageReach {
 }
 
 /// Expected go-lives.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Forecast {
     /// Deals in flight: not churned, not live.
     pub in_flight: u64,
@@ -180,7 +182,7 @@ pub struct Forecast {
 }
 
 /// Expected go-lives within one horizon.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct HorizonForecast {
     /// The horizon in days.
     pub days: i64,
@@ -189,7 +191,7 @@ pub struct HorizonForecast {
 }
 
 /// A deal in flight and its chances of going live.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LikelyGoLive {
     /// The deal's id.
     pub deal_id: i32,

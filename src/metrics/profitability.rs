@@ -68,7 +68,7 @@ const MAX_AMOUNT: f64 = 1_000_000_000_000.0;
 pub const TOLERANCE: f64 = 1e-9;
 
 /// Where the churn rate came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChurnSource {
     /// Measured over the last 12 months.
@@ -78,7 +78,7 @@ pub enum ChurnSource {
 }
 
 /// The monthly churn rate behind every LTV, and how it was found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChurnRate {
     /// Accounts lost per account per month, as a fraction (0.015 = 1.5 %).
     pub monthly: f64,
@@ -97,7 +97,7 @@ pub struct ChurnRate {
 }
 
 /// One account's economics; `None` where a figure is unknown or undefined.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AccountEconomics {
     /// The account's id.
     pub account_id: i32,
@@ -131,7 +131,7 @@ impl AccountEconomics {
 }
 
 /// A segment's economics: its accounts with all three figures, summed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SegmentEconomics {
     /// The segment (`No segment` for accounts without one; `All accounts`
     /// for the total).
@@ -159,7 +159,7 @@ pub struct SegmentEconomics {
 }
 
 /// Profitability by account and by segment.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ProfitabilityReport {
     /// The churn rate behind every LTV.
     pub churn: ChurnRate,
@@ -349,17 +349,20 @@ pub async fn for_account(
 /// What an account's economics become. Absent fields stay as they are;
 /// `null` or blank clears them. Numbers may be sent as JSON numbers or as
 /// text (forms).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EconomicsInput {
     /// Annual recurring revenue, in currency units (e.g. 120000 or 1250.50).
     #[serde(default, deserialize_with = "number_or_text")]
+    #[schema(value_type = Option<f64>)]
     pub arr: Option<Option<String>>,
     /// Gross margin in percent, 0-100.
     #[serde(default, deserialize_with = "number_or_text")]
+    #[schema(value_type = Option<f64>)]
     pub gross_margin_pct: Option<Option<String>>,
     /// Customer acquisition cost, in currency units.
     #[serde(default, deserialize_with = "number_or_text")]
+    #[schema(value_type = Option<f64>)]
     pub cac: Option<Option<String>>,
 }
 

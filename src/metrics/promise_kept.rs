@@ -27,7 +27,8 @@ pub const TARGET: f64 = 0.80;
 pub const AMBITION: f64 = 0.85;
 
 /// Verdict counts and the rate they give.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = PromiseKeptTally)]
 pub struct Tally {
     /// Kept.
     pub kept: u64,
@@ -76,7 +77,8 @@ impl Tally {
 }
 
 /// One group's tally.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = PromiseKeptGroup)]
 pub struct Group {
     /// The group's key (a wave's months, a user id, a segment, `2026-Q1`, `2026-03`).
     pub key: String,
@@ -88,7 +90,7 @@ pub struct Group {
 }
 
 /// The promise-kept rate, overall and by group.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PromiseKept {
     /// Every verdict matching the filter.
     pub overall: Tally,
@@ -103,23 +105,29 @@ pub struct PromiseKept {
 }
 
 /// Filters and grouping, as raw query values.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
     /// Verdicts answered on or after this date (`YYYY-MM-DD`).
     #[serde(default)]
+    #[param(format = Date)]
     pub from: Option<String>,
     /// ... and on or before this date.
     #[serde(default)]
+    #[param(format = Date)]
     pub to: Option<String>,
     /// A wave, in months (6, 9, 12).
     #[serde(default)]
+    #[param(value_type = Option<i32>)]
     pub wave: Option<String>,
     /// The deals' account manager (email).
     #[serde(default)]
+    #[param(format = Email)]
     pub account_manager: Option<String>,
     /// The deals' CS manager (email).
     #[serde(default)]
+    #[param(format = Email)]
     pub csm: Option<String>,
     /// The accounts' segment.
     #[serde(default)]
@@ -209,6 +217,7 @@ pub(crate) fn group_expression(backend: DbBackend, group_by: &str) -> &'static s
     match (group_by, backend) {
         ("wave", _) => "CAST(w.wave_months AS TEXT)",
         ("account_manager", _) => "CAST(d.account_manager_id AS TEXT)",
+        ("deal", _) => "CAST(d.id AS TEXT)",
         ("csm", _) => "CAST(d.csm_id AS TEXT)",
         ("segment", _) => "acc.segment",
         ("category", _) => "p.category",
@@ -251,6 +260,67 @@ pub async fn compute(db: &impl ConnectionTrait, filter: &Filter) -> AppResult<Pr
         target: TARGET,
         ambition: AMBITION,
     })
+}
+
+/// The verdicts behind a figure, one line per deal.
+#[derive(Debug, Clone, Serialize)]
+pub struct DealTally {
+    /// The deal.
+    pub deal_id: i32,
+    /// Its name.
+    pub deal_name: String,
+    /// Its customer.
+    pub account: String,
+    /// The counts and rate of its verdicts matching the filter.
+    pub tally: Tally,
+}
+
+/// The deals whose verdicts make up the rate matching `filter` (its
+/// `group_by` is ignored), most promises not kept first, at most `limit`;
+/// also how many deals there are in all.
+pub async fn by_deal(db: &impl ConnectionTrait, filter: &Filter, limit: usize) -> AppResult<(Vec<DealTally>, usize)> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let checked = check(db, &Filter { group_by: None, ..filter.clone() }).await?;
+    let rows = tally(db, db.get_database_backend(), &checked, Some("deal")).await?;
+    let mut tallies: BTreeMap<i32, Tally> = BTreeMap::new();
+    for (key, verdict, count) in rows {
+        if let Some(id) = key.and_then(|k| k.parse().ok()) {
+            tallies.entry(id).or_default().add(&verdict, count);
+        }
+    }
+    let total = tallies.len();
+    let mut ranked: Vec<(i32, Tally)> = tallies.into_iter().map(|(id, t)| (id, t.finish())).collect();
+    ranked.sort_by(|a, b| {
+        b.1.not_kept
+            .cmp(&a.1.not_kept)
+            .then(a.1.rate.unwrap_or(1.0).total_cmp(&b.1.rate.unwrap_or(1.0)))
+            .then(a.0.cmp(&b.0))
+    });
+    ranked.truncate(limit);
+    let ids: Vec<i32> = ranked.iter().map(|(id, _)| *id).collect();
+    let deals = entity::deal::Entity::find().filter(entity::deal::Column::Id.is_in(ids)).all(db).await?;
+    let account_ids: Vec<i32> = deals.iter().map(|d| d.account_id).collect();
+    let accounts: HashMap<i32, String> = entity::account::Entity::find()
+        .filter(entity::account::Column::Id.is_in(account_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect();
+    let deals: HashMap<i32, entity::deal::Model> = deals.into_iter().map(|d| (d.id, d)).collect();
+    let lines = ranked
+        .into_iter()
+        .filter_map(|(id, tally)| {
+            let deal = deals.get(&id)?;
+            Some(DealTally {
+                deal_id: id,
+                deal_name: deal.name.clone(),
+                account: accounts.get(&deal.account_id).cloned().unwrap_or_default(),
+                tally,
+            })
+        })
+        .collect();
+    Ok((lines, total))
 }
 
 /// The monthly trend (by month answered) matching `filter`.

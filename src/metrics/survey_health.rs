@@ -12,7 +12,8 @@ use crate::AppResult;
 use crate::db::Sql;
 
 /// Counts for one row of the table.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = SurveyHealthRow)]
 pub struct Health {
     /// The row's key: a wave's months or a month `YYYY-MM`.
     pub key: String,
@@ -29,7 +30,7 @@ pub struct Health {
 }
 
 /// Survey health by wave and by month, plus unsubscribes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SurveyHealth {
     /// Every survey.
     pub overall: Health,

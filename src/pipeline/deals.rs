@@ -20,35 +20,42 @@ use crate::validate::{Fields, MAX_LINE, double_option};
 use crate::{AppError, AppResult, audit};
 
 /// The owners of a new deal, by user email.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OwnersInput {
     /// The account manager.
     #[serde(default)]
+    #[schema(format = Email)]
     pub account_manager: Option<String>,
     /// The implementation lead.
     #[serde(default)]
+    #[schema(format = Email)]
     pub implementation_lead: Option<String>,
     /// The customer-success manager.
     #[serde(default)]
+    #[schema(format = Email)]
     pub csm: Option<String>,
 }
 
 /// A deal won in the CRM, as submitted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDeal {
     /// The deal's name.
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     pub name: Option<String>,
     /// When it was won (`YYYY-MM-DD`).
     #[serde(default)]
+    #[schema(value_type = String, required = true, format = Date)]
     pub closed_won_on: Option<String>,
     /// The customer.
     #[serde(default)]
+    #[schema(value_type = AccountInput, required = true)]
     pub account: Option<AccountInput>,
     /// The contract value.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub amount: Option<f64>,
     /// ISO 4217 code, e.g. `EUR`.
     #[serde(default)]
@@ -65,7 +72,7 @@ pub struct NewDeal {
 }
 
 /// A user as deals refer to them.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct UserRef {
     /// The user's id.
     pub id: i32,
@@ -76,7 +83,7 @@ pub struct UserRef {
 }
 
 /// Who owns a deal.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct Owners {
     /// The account manager.
     pub account_manager: Option<UserRef>,
@@ -87,7 +94,7 @@ pub struct Owners {
 }
 
 /// The next customer call.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NextCall {
     /// When it is.
     pub at: DateTime<Utc>,
@@ -100,7 +107,7 @@ pub struct NextCall {
 }
 
 /// A deal as the board and lists show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DealSummary {
     /// The deal's id.
     pub id: i32,
@@ -145,7 +152,7 @@ pub struct DealSummary {
 }
 
 /// The account a deal belongs to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AccountRef {
     /// The account's id.
     pub id: i32,
@@ -156,7 +163,7 @@ pub struct AccountRef {
 }
 
 /// A criterion of the current stage with the evidence recorded for it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CriterionStatus {
     /// The criterion's id.
     pub id: i32,
@@ -171,7 +178,7 @@ pub struct CriterionStatus {
 }
 
 /// One piece of evidence.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EvidenceView {
     /// The row's id.
     pub id: i32,
@@ -198,7 +205,7 @@ pub struct EvidenceView {
 }
 
 /// A stage move.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TransitionView {
     /// The stage left (`null` when the deal was created).
     pub from: Option<String>,
@@ -217,7 +224,7 @@ pub struct TransitionView {
 }
 
 /// A hold, past or present.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HoldView {
     /// Why the deal waited.
     pub reason: String,
@@ -230,7 +237,7 @@ pub struct HoldView {
 }
 
 /// A deal with everything a manager needs to inspect it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DealView {
     /// The summary.
     #[serde(flatten)]
@@ -387,23 +394,28 @@ async fn by_external_id(db: &impl ConnectionTrait, external_id: &str) -> AppResu
 }
 
 /// Filters for listing deals, as raw query values.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DealFilter {
     /// A stage key.
     #[serde(default)]
     pub stage: Option<String>,
     /// A user's email: deals they own in any role.
     #[serde(default)]
+    #[param(format = Email)]
     pub owner: Option<String>,
     /// `true`: only deals over their stage's SLA.
     #[serde(default)]
+    #[param(value_type = Option<bool>)]
     pub stuck: Option<String>,
     /// `true`: only deals on hold.
     #[serde(default)]
+    #[param(value_type = Option<bool>)]
     pub on_hold: Option<String>,
     /// An account id.
     #[serde(default)]
+    #[param(value_type = Option<i32>)]
     pub account: Option<String>,
 }
 
@@ -529,29 +541,36 @@ pub async fn get(db: &impl ConnectionTrait, id: i32, now: DateTime<Utc>) -> AppR
 
 /// What the deal's owners and next call become. Absent fields stay as they
 /// are; `null` or blank clears them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DealUpdate {
     /// The account manager's email.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Email)]
     pub account_manager: Option<Option<String>>,
     /// The implementation lead's email.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Email)]
     pub implementation_lead: Option<Option<String>>,
     /// The CS manager's email.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Email)]
     pub csm: Option<Option<String>>,
     /// When the next customer call is (RFC 3339, or `YYYY-MM-DDTHH:MM` in UTC).
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_call_at: Option<Option<String>>,
     /// Who leads the next call (email).
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Email)]
     pub next_call_lead: Option<Option<String>>,
     /// Who schedules the next call (email).
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Email)]
     pub next_call_scheduler: Option<Option<String>>,
     /// When the customer churned (`YYYY-MM-DD`); no survey waves after it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Date)]
     pub churned_on: Option<Option<String>>,
 }
 

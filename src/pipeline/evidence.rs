@@ -17,7 +17,7 @@ use crate::validate::{Fields, MAX_LINE, MAX_TEXT};
 use crate::{AppError, AppResult, audit};
 
 /// Evidence as submitted by a form or the API.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceInput {
     /// The criterion of the deal's current stage.
@@ -27,12 +27,15 @@ pub struct EvidenceInput {
     pub note: Option<String>,
     /// A link to the proof, e.g. the customer's email.
     #[serde(default)]
+    #[schema(format = "uri")]
     pub url: Option<String>,
     /// Who on the customer side confirmed it.
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     pub confirmed_by: Option<String>,
     /// When they confirmed it (`YYYY-MM-DD`).
     #[serde(default)]
+    #[schema(value_type = String, required = true, format = Date)]
     pub confirmed_on: Option<String>,
     /// The evidence row this one corrects.
     #[serde(default)]

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use super::{evidence, find_deal, holds};
 use crate::error::UnmetCriterion;
 use crate::validate::{Fields, MAX_TEXT};
+use crate::webhooks::outbound;
 use crate::{AppError, AppResult, audit};
 
 /// The kinds of stage transition.
@@ -67,10 +68,11 @@ pub async fn advance(db: &DatabaseConnection, deal_id: i32, actor: i32, now: Dat
 }
 
 /// Why a deal goes back a stage.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveBackInput {
     /// Required: what happened, e.g. "customer withdrew the plan sign-off".
+    #[schema(value_type = String, required = true)]
     pub reason: Option<String>,
 }
 
@@ -119,6 +121,37 @@ async fn neighbours(db: &impl ConnectionTrait, stage_id: i32) -> AppResult<(stag
     Ok((stages[index].clone(), stages.get(index + 1).cloned()))
 }
 
+/// Tells webhook subscribers about the move (in the move's transaction):
+/// `deal.stage_changed`, and `deal.live` when the deal reached the last stage.
+async fn announce(
+    db: &impl ConnectionTrait,
+    deal: &deal::Model,
+    from: &stage::Model,
+    to: &stage::Model,
+    transition: &stage_transition::Model,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let data = serde_json::json!({
+        "deal_id": deal.id,
+        "deal_name": deal.name,
+        "external_id": deal.external_id,
+        "account_id": deal.account_id,
+        "from": {"key": from.key, "name": from.name},
+        "to": {"key": to.key, "name": to.name},
+        "kind": transition.kind,
+        "reason": transition.reason,
+        "at": transition.at.to_rfc3339(),
+        "actor_id": transition.actor_id,
+    });
+    let id = transition.id;
+    outbound::emit(db, "deal.stage_changed", &format!("deal.stage_changed:{id}"), data.clone(), now).await?;
+    let last = stage::Entity::find().order_by_desc(stage::Column::Position).one(db).await?;
+    if last.is_some_and(|l| l.id == to.id) && transition.kind == kind::ADVANCE {
+        outbound::emit(db, "deal.live", &format!("deal.live:{id}"), data, now).await?;
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn move_to(
     db: &impl ConnectionTrait,
@@ -143,7 +176,7 @@ async fn move_to(
     if moved.rows_affected != 1 {
         return Err(AppError::conflict("stage_changed", "someone else moved this deal meanwhile; reload and retry"));
     }
-    stage_transition::ActiveModel {
+    let transition = stage_transition::ActiveModel {
         deal_id: Set(deal.id),
         from_stage_id: Set(Some(from.id)),
         to_stage_id: Set(to.id),
@@ -155,6 +188,7 @@ async fn move_to(
     }
     .insert(db)
     .await?;
+    announce(db, deal, from, to, &transition, now).await?;
     let detail = match reason {
         Some(reason) => format!("{} -> {}: {reason}", from.key, to.key),
         None => format!("{} -> {}", from.key, to.key),

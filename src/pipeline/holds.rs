@@ -79,10 +79,11 @@ pub async fn for_deals(db: &impl ConnectionTrait, deal_ids: &[i32]) -> AppResult
 }
 
 /// Why a deal is put on hold.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldInput {
     /// What the deal waits for, e.g. "waiting on customer's IT".
+    #[schema(value_type = String, required = true)]
     pub reason: Option<String>,
 }
 

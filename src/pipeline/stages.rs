@@ -53,7 +53,7 @@ pub const DEFAULT_STAGES: [DefaultStage; 4] = [
 ];
 
 /// A stage as the API and pages show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StageView {
     /// The stage's id.
     #[serde(skip)]
@@ -72,7 +72,7 @@ pub struct StageView {
 }
 
 /// An exit criterion.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CriterionView {
     /// The criterion's id.
     pub id: i32,

@@ -22,7 +22,7 @@ pub mod status {
 }
 
 /// A follow-up as shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FollowupView {
     /// The follow-up's id.
     pub id: i32,

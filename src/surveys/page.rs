@@ -19,6 +19,7 @@ use super::{Verdict, followups, status};
 use crate::AppResult;
 use crate::auth::tokens;
 use crate::validate::Fields;
+use crate::webhooks::outbound;
 
 /// The longest comment we accept.
 pub const MAX_COMMENT: usize = 5_000;
@@ -243,7 +244,7 @@ pub async fn submit(
     if claimed.rows_affected != 1 {
         return Ok(Submitted::AlreadyAnswered);
     }
-    survey_response::ActiveModel {
+    let response = survey_response::ActiveModel {
         survey_id: Set(form.survey_id),
         nps: Set(answers.nps),
         reference: Set(answers.reference),
@@ -255,12 +256,14 @@ pub async fn submit(
     .insert(&txn)
     .await?;
     let mut opened = 0;
+    let mut verdicts = Vec::new();
     for (promise_id, verdict, comment) in answers.verdicts {
+        verdicts.push(serde_json::json!({"promise_id": promise_id, "verdict": verdict.as_str(), "comment": &comment}));
         survey_answer::ActiveModel {
             survey_id: Set(form.survey_id),
             promise_id: Set(promise_id),
             verdict: Set(verdict.as_str().to_owned()),
-            comment: Set(comment),
+            comment: Set(comment.clone()),
             created_at: Set(now),
             ..Default::default()
         }
@@ -269,6 +272,15 @@ pub async fn submit(
         if verdict == Verdict::NotKept
             && let Some(broken) = promise::Entity::find_by_id(promise_id).one(&txn).await?
         {
+            let data = serde_json::json!({
+                "survey_id": form.survey_id,
+                "promise_id": promise_id,
+                "promise": broken.text,
+                "deal_id": broken.deal_id,
+                "comment": comment,
+            });
+            let id = format!("promise.not_kept:{}:{promise_id}", form.survey_id);
+            outbound::emit(&txn, "promise.not_kept", &id, data, now).await?;
             entity::followup::ActiveModel {
                 deal_id: Set(broken.deal_id),
                 promise_id: Set(promise_id),
@@ -282,6 +294,16 @@ pub async fn submit(
             opened += 1;
         }
     }
+    let data = serde_json::json!({
+        "survey_id": form.survey_id,
+        "nps": response.nps,
+        "reference": response.reference,
+        "review": response.review,
+        "comment": response.comment,
+        "verdicts": verdicts,
+        "answered_at": now.to_rfc3339(),
+    });
+    outbound::emit(&txn, "survey.answered", &format!("survey.answered:{}", form.survey_id), data, now).await?;
     txn.commit().await?;
     Ok(Submitted::Stored { followups: opened })
 }

@@ -18,11 +18,12 @@ use crate::{AppError, AppResult, audit};
 pub const MAX_PROMISE: usize = 1_000;
 
 /// A promise as submitted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromiseInput {
     /// The promised outcome in the customer's words.
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     pub text: Option<String>,
     /// An optional category, e.g. "Finance".
     #[serde(default)]
@@ -33,7 +34,7 @@ pub struct PromiseInput {
 }
 
 /// A promise as shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PromiseView {
     /// The promise's id.
     pub id: i32,

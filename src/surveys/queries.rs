@@ -13,7 +13,7 @@ use crate::validate::Fields;
 use crate::{AppError, AppResult};
 
 /// A survey in a list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SurveySummary {
     /// The survey's id.
     pub id: i32,
@@ -46,7 +46,7 @@ pub struct SurveySummary {
 }
 
 /// A verdict on one promise.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AnswerView {
     /// The promise.
     pub promise_id: i32,
@@ -59,7 +59,7 @@ pub struct AnswerView {
 }
 
 /// The rest of a submission.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ResponseView {
     /// How likely they are to recommend us, 0-10.
     pub nps: Option<i32>,
@@ -74,7 +74,7 @@ pub struct ResponseView {
 }
 
 /// A survey with its answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SurveyDetail {
     /// The summary.
     #[serde(flatten)]
@@ -88,7 +88,7 @@ pub struct SurveyDetail {
 }
 
 /// A promise a survey asks about.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AskedPromiseView {
     /// The promise's id.
     pub id: i32,
@@ -99,14 +99,16 @@ pub struct AskedPromiseView {
 }
 
 /// Filters for listing surveys, as raw query values.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SurveyFilter {
     /// `sent`, `answered` or `expired`.
     #[serde(default)]
     pub status: Option<String>,
     /// A deal id.
     #[serde(default)]
+    #[param(value_type = Option<i32>)]
     pub deal_id: Option<String>,
 }
 

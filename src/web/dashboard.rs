@@ -88,6 +88,18 @@ fn percent(rate: Option<f64>) -> String {
 }
 
 impl Figures {
+    /// The deals behind a month of the trend (`YYYY-MM`).
+    fn month_link(&self, month: &str) -> String {
+        let first = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d");
+        match first {
+            Ok(first) => {
+                let last = first.checked_add_months(chrono::Months::new(1)).and_then(|d| d.pred_opt()).unwrap_or(first);
+                format!("/reports/verdicts?from={first}&to={last}")
+            }
+            Err(_) => "/reports/verdicts".to_owned(),
+        }
+    }
+
     fn pct(&self, rate: &Option<f64>) -> String {
         percent(*rate)
     }

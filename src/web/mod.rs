@@ -10,11 +10,13 @@ mod charts;
 pub mod dashboard;
 mod deals;
 mod digests;
+mod import;
 mod public;
 mod reports;
 mod session;
 mod settings;
 mod surveys;
+mod webhooks;
 
 use askama::Template;
 use axum::Router;
@@ -44,6 +46,8 @@ pub fn router() -> Router<AppState> {
         .merge(surveys::router())
         .merge(advocacy::router())
         .merge(digests::router())
+        .merge(import::router())
+        .merge(webhooks::router())
         .fallback(not_found)
 }
 

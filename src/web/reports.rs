@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,7 +20,66 @@ use crate::metrics::survey_health::{self, Health};
 use crate::{AppResult, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/reports", get(show_reports)).route("/reports/{table}", get(download))
+    Router::new()
+        .route("/reports", get(show_reports))
+        .route("/reports/verdicts", get(show_verdicts))
+        .route("/reports/{table}", get(download))
+}
+
+/// Deals listed behind a figure, at most.
+const DEALS_BEHIND: usize = 500;
+
+#[derive(Template)]
+#[template(path = "pages/verdicts.html")]
+struct VerdictsPage {
+    chrome: Chrome,
+    what: String,
+    overall: Tally,
+    deals: Vec<promise_kept::DealTally>,
+    total: usize,
+}
+
+impl VerdictsPage {
+    fn pct(&self, rate: &Option<f64>) -> String {
+        rate.map_or_else(|| "–".to_owned(), |r| format!("{:.0}%", r * 100.0))
+    }
+}
+
+/// The filter in words ("wave 6 months, closed 2026-Q1").
+fn describe(filter: &Filter) -> String {
+    let parts: Vec<String> = [
+        filter.wave.as_ref().map(|w| format!("wave {w} months")),
+        filter.cohort.as_ref().map(|c| format!("closed {c}")),
+        filter.segment.as_ref().map(|s| format!("segment {s}")),
+        filter.category.as_ref().map(|c| format!("category {c}")),
+        filter.account_manager.as_ref().map(|m| format!("account manager {m}")),
+        filter.csm.as_ref().map(|m| format!("CSM {m}")),
+        filter.from.as_ref().map(|f| format!("answered from {f}")),
+        filter.to.as_ref().map(|t| format!("to {t}")),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|p| !p.trim().is_empty())
+    .collect();
+    if parts.is_empty() { "all verdicts".to_owned() } else { parts.join(", ") }
+}
+
+/// The deals behind a promise-kept figure: `/reports/verdicts?wave=6`,
+/// `?cohort=2026-Q1`, `?from=2026-03-01&to=2026-03-31`... (the filters of
+/// the promise-kept API).
+async fn show_verdicts(
+    State(state): State<AppState>,
+    session: WebSession,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let chrome = session.chrome("reports");
+    let fail = |error: AppError| PageError::new(error, chrome.clone());
+    let filter: Filter = crate::validate::urlencoded(raw.unwrap_or_default().as_bytes()).map_err(fail)?;
+    let filter = Filter { group_by: None, ..filter };
+    let overall = promise_kept::compute(&state.db, &filter).await.map_err(fail)?.overall;
+    let (deals, total) = promise_kept::by_deal(&state.db, &filter, DEALS_BEHIND).await.map_err(fail)?;
+    let what = describe(&filter);
+    Ok(render(StatusCode::OK, &VerdictsPage { chrome, what, overall, deals, total }))
 }
 
 /// A table: its title, column names and rows of cells.

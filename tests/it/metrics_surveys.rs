@@ -488,3 +488,78 @@ async fn the_dashboard_shows_its_stored_snapshot_until_it_is_refreshed() {
     watching.refused(&as_viewer, StatusCode::FORBIDDEN, "role").await;
     browser.refused(&refresh.clone().set("csrf", "0123456789abcdef"), StatusCode::FORBIDDEN, "reload the page").await;
 }
+
+#[tokio::test]
+async fn every_kept_rate_figure_links_to_the_deals_behind_it() {
+    let app = TestApp::new().await;
+    let (user, first, second) = team(&app).await;
+    record(
+        &app,
+        Answer {
+            deals: &[first],
+            wave: 6,
+            verdicts: &verdicts(3, 0, 1, 0),
+            nps: Some(9),
+            answered_at: at(1),
+            category: None,
+        },
+    )
+    .await;
+    record(
+        &app,
+        Answer {
+            deals: &[second],
+            wave: 9,
+            verdicts: &verdicts(2, 1, 0, 1),
+            nps: Some(7),
+            answered_at: at(40),
+            category: None,
+        },
+    )
+    .await;
+    let browser = Browser::sign_in(&app, &user).await;
+    let dashboard = browser.get("/dashboard").await;
+    let link = |css: &str| dashboard.one(css).attr("href").map(str::to_owned).unwrap_or_default();
+    let deals_behind = async |href: String| {
+        let page = browser.get(&href).await;
+        assert_eq!(page.status, StatusCode::OK, "{href}:\n{}", page.html);
+        let ids: Vec<String> = page
+            .all("#verdict-deals tbody tr[data-deal-id]")
+            .iter()
+            .map(|r| r.attr("data-deal-id").unwrap_or_default().to_owned())
+            .collect();
+        // Customer, kept, partly, not kept, too early, rate.
+        let cells: Vec<String> =
+            page.all("#verdict-deals tbody tr[data-deal-id] td").iter().map(|c| c.text.clone()).collect();
+        let rows: Vec<(String, String)> = ids.into_iter().zip(cells.chunks(6).map(|c| c[1..].join(" "))).collect();
+        (page.text_of("#verdicts-filter"), rows)
+    };
+
+    // The tile: every deal, most promises not kept first.
+    let (what, rows) = deals_behind(link("#tile-kept")).await;
+    assert!(what.starts_with("all verdicts: 71% kept over 7 verdicts"), "{what}");
+    assert_eq!(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(), [first.to_string(), second.to_string()]);
+    assert!(rows[0].1.ends_with("3 0 1 0 75%"), "{:?}", rows[0]);
+    // A wave row: that wave's deals only.
+    let (what, rows) = deals_behind(link("#chart-waves tbody tr:nth-child(2) a")).await;
+    assert!(what.starts_with("wave 9 months: 67% kept over 3 verdicts"), "{what}");
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].1.ends_with("2 1 0 1 67%"), "{:?}", rows[0]);
+    // A month of the trend.
+    let month = at(40).format("%Y-%m").to_string();
+    let href = dashboard
+        .all("#chart-trend tbody a")
+        .iter()
+        .find(|a| a.text.contains(&month))
+        .and_then(|a| a.attr("href").map(str::to_owned))
+        .expect("the month's link");
+    let (what, rows) = deals_behind(href).await;
+    assert!(what.contains("answered from"), "{what}");
+    assert_eq!(rows.len(), 1, "only the answer of {month}");
+    // A cohort row, and a bad filter named.
+    let (_, rows) = deals_behind(link("#chart-cohorts tbody tr:first-child a")).await;
+    assert_eq!(rows.len(), 2, "both deals closed in the same quarter");
+    let bad = browser.get("/reports/verdicts?wave=six").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text_of(".notice").contains("wave"), "{}", bad.text_of(".notice"));
+}

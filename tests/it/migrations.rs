@@ -74,7 +74,11 @@ async fn entities_match_the_schema(db: &DatabaseConnection) {
         job_run,
         advocacy_ask,
         dashboard_snapshot,
-        digest_unsubscribe_token
+        digest_unsubscribe_token,
+        import,
+        webhook_source,
+        inbound_event,
+        webhook_endpoint
     );
 }
 

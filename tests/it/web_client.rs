@@ -335,6 +335,17 @@ impl TableDump {
             ("stage_transitions", rows::<entity::stage_transition::Entity>(db).await),
             ("deal_holds", rows::<entity::deal_hold::Entity>(db).await),
             ("audit_entries", rows::<entity::audit_entry::Entity>(db).await),
+            ("promises", rows::<entity::promise::Entity>(db).await),
+            ("surveys", rows::<entity::survey::Entity>(db).await),
+            ("survey_answers", rows::<entity::survey_answer::Entity>(db).await),
+            ("followups", rows::<entity::followup::Entity>(db).await),
+            ("outbox", rows::<entity::outbox_message::Entity>(db).await),
+            ("advocacy_asks", rows::<entity::advocacy_ask::Entity>(db).await),
+            ("digest_unsubscribe_tokens", rows::<entity::digest_unsubscribe_token::Entity>(db).await),
+            ("imports", rows::<entity::import::Entity>(db).await),
+            ("webhook_sources", rows::<entity::webhook_source::Entity>(db).await),
+            ("webhook_endpoints", rows::<entity::webhook_endpoint::Entity>(db).await),
+            ("inbound_events", rows::<entity::inbound_event::Entity>(db).await),
         ])
     }
 

@@ -148,6 +148,25 @@ impl Fixture {
                 )
             },
             FormCall::new(format!("/settings/tokens/{}/revoke", self.target_token), &[], Role::Admin),
+            FormCall {
+                success: StatusCode::OK,
+                ..FormCall::new("/settings/webhooks/sources".into(), &[("name", "hubspot")], Role::Admin)
+            },
+            FormCall::new("/settings/webhooks/sources/1/revoke".into(), &[], Role::Admin),
+            FormCall {
+                success: StatusCode::OK,
+                ..FormCall::new(
+                    "/settings/webhooks/endpoints".into(),
+                    &[("url", "https://hooks.example.com/aftercare"), ("event:deal.live", "true")],
+                    Role::Admin,
+                )
+            },
+            FormCall::new("/settings/webhooks/endpoints/1/pause".into(), &[], Role::Admin),
+            FormCall::new(
+                "/profile/digest".into(),
+                &[("time_zone", "Europe/Amsterdam"), ("language", "nl"), ("digest_frequency", "daily")],
+                Role::Viewer,
+            ),
             FormCall::new("/logout".into(), &[], Role::Viewer),
         ]
     }
