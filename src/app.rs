@@ -36,6 +36,8 @@ pub struct AppState {
     pub instance: String,
     /// Throttles public survey submissions.
     pub limits: Arc<crate::surveys::page::Limits>,
+    /// Request latencies and the figures `/metrics` reports.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl AppState {
@@ -47,7 +49,8 @@ impl AppState {
         let mailer = Arc::new(Mailer::from_config(&config.mail)?);
         let instance = instance_name()?;
         let limits = Arc::new(crate::surveys::page::Limits::new());
-        Ok(Self { db, clock, config: Arc::new(config), mailer, instance, limits })
+        let telemetry = Arc::new(crate::telemetry::Telemetry::new());
+        Ok(Self { db, clock, config: Arc::new(config), mailer, instance, limits, telemetry })
     }
 
     /// Builds state on the wall clock.
@@ -70,9 +73,11 @@ fn instance_name() -> anyhow::Result<String> {
 
 /// The whole HTTP surface: health checks, the JSON API and the web UI.
 pub fn router(state: AppState) -> Router {
+    let telemetry = state.telemetry.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::telemetry::metrics))
         .nest("/api/v1", api::router())
         .merge(api::docs::router())
         .merge(web::router())
@@ -82,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .layer(security_header(header::REFERRER_POLICY, "same-origin"))
         .layer(security_header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
         .layer(TraceLayer::new_for_http())
+        .route_layer(axum::middleware::from_fn_with_state(telemetry, crate::telemetry::track))
         .with_state(state)
 }
 

@@ -7,8 +7,8 @@ use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 /// Connects to `url`, creating the SQLite file and its folder when missing.
@@ -47,8 +47,25 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.context("applying migrations")
+    if db.get_database_backend() != DbBackend::Postgres {
+        // One process owns a SQLite file; several instances need PostgreSQL.
+        return Migrator::up(db, None).await.context("applying migrations");
+    }
+    // Several instances may start at once: the first takes this advisory
+    // lock (held by an open transaction, released when it ends) and
+    // migrates; the others wait for it, then find nothing left to apply.
+    let guard = db.begin().await.context("opening the migration lock's transaction")?;
+    guard
+        .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await
+        .context("taking the migration lock")?;
+    let applied = Migrator::up(db, None).await.context("applying migrations");
+    guard.commit().await.context("releasing the migration lock")?;
+    applied
 }
+
+/// The PostgreSQL advisory lock key migrations run under ("AFTRCARE").
+pub const MIGRATION_LOCK: i64 = 0x4146_5452_4341_5245;
 
 fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;

@@ -27,6 +27,7 @@ pub mod mail;
 pub mod metrics;
 pub mod pipeline;
 pub mod surveys;
+pub mod telemetry;
 pub mod validate;
 pub mod web;
 pub mod webhooks;

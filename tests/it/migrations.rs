@@ -135,3 +135,23 @@ async fn the_app_works_on_the_migrated_schema() {
     assert_eq!(deal["transitions"].as_array().map(Vec::len), Some(4));
     assert_eq!(applied(&app.state.db).await, Migrator::migrations().len());
 }
+
+/// Several instances started together on one PostgreSQL database: the
+/// migration lock lets one migrate while the others wait, so none fails on
+/// a half-made schema. (SQLite has one process per file; there the call
+/// runs once.)
+#[tokio::test]
+async fn instances_starting_together_migrate_once_under_the_lock() {
+    let database = TestDatabase::new().await;
+    let instances = if database.is_postgres() { 4 } else { 1 };
+    let mut connections = Vec::new();
+    for _ in 0..instances {
+        connections.push(aftercare::db::connect(&database.url).await.expect("connecting"));
+    }
+    let results = futures::future::join_all(connections.iter().map(aftercare::db::migrate)).await;
+    for result in &results {
+        assert!(result.is_ok(), "every instance starts: {result:?}");
+    }
+    assert_eq!(applied(&connections[0]).await, Migrator::migrations().len());
+    entities_match_the_schema(&connections[0]).await;
+}
