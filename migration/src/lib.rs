@@ -13,6 +13,7 @@ mod m20261127_000003_advocacy;
 mod m20261127_000004_dashboard_snapshots;
 mod m20261127_000005_digests;
 mod m20261127_000006_integrations;
+mod m20261127_000007_lookup_indexes;
 
 /// The ordered list of Aftercare's migrations.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_dashboard_snapshots::Migration),
             Box::new(m20261127_000005_digests::Migration),
             Box::new(m20261127_000006_integrations::Migration),
+            Box::new(m20261127_000007_lookup_indexes::Migration),
         ]
     }
 }

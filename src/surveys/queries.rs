@@ -161,8 +161,12 @@ pub async fn list(db: &impl ConnectionTrait, filter: &SurveyFilter) -> AppResult
 
 async fn summarise(db: &impl ConnectionTrait, rows: Vec<survey::Model>) -> AppResult<Vec<SurveySummary>> {
     let ids: Vec<i32> = rows.iter().map(|s| s.id).collect();
-    let accounts: HashMap<i32, String> =
-        account::Entity::find().all(db).await?.into_iter().map(|a| (a.id, a.name)).collect();
+    let mut accounts: HashMap<i32, String> = HashMap::new();
+    let account_ids: Vec<i32> = rows.iter().map(|s| s.account_id).collect::<HashSet<_>>().into_iter().collect();
+    for chunk in account_ids.chunks(crate::db::IN_LIST) {
+        let found = account::Entity::find().filter(account::Column::Id.is_in(chunk.iter().copied())).all(db).await?;
+        accounts.extend(found.into_iter().map(|a| (a.id, a.name)));
+    }
     let contacts: HashMap<i32, contact::Model> = contact::Entity::find()
         .filter(contact::Column::Id.is_in(rows.iter().map(|s| s.contact_id).collect::<HashSet<_>>()))
         .all(db)
