@@ -15,6 +15,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_index(Index::drop().name("ix_survey_promises_promise_id").table("survey_promises").to_owned()).await
+        manager
+            .drop_index(Index::drop().name("ix_survey_promises_promise_id").table("survey_promises").to_owned())
+            .await
     }
 }
