@@ -242,7 +242,9 @@ pub async fn send_due(
     }
     let secrets = webhook_secrets(db, &claimed).await?;
     let secrets = &secrets;
-    let outcomes: Vec<(outbox_message::Model, Result<(), String>)> = futures::stream::iter(claimed)
+    // Each row is marked as soon as its own send finishes, so a crash
+    // re-sends only what was in flight, never the batch's earlier rows.
+    let recorded: Vec<AppResult<Delivered>> = futures::stream::iter(claimed)
         .map(|row| async move {
             let outcome = if row.channel == channel::WEBHOOK {
                 let secret = row.endpoint_id.and_then(|id| secrets.get(&id)).map(String::as_str);
@@ -250,42 +252,65 @@ pub async fn send_due(
             } else {
                 mailer.send(&row).await
             };
-            (row, outcome)
+            record(db, instance, &row, outcome, now).await
         })
         .buffer_unordered(mailer.concurrency)
         .collect()
         .await;
     let mut report = SendReport::default();
-    for (row, outcome) in outcomes {
-        match outcome {
-            Ok(()) => {
-                mark(db, row.id, instance, |update| {
-                    update
-                        .col_expr(outbox_message::Column::Status, Expr::value(status::SENT))
-                        .col_expr(outbox_message::Column::SentAt, Expr::value(now))
-                        .col_expr(outbox_message::Column::Attempts, Expr::value(row.attempts + 1))
-                })
-                .await?;
-                report.sent += 1;
-            }
-            Err(error) => {
-                tracing::warn!(id = row.id, channel = %row.channel, attempt = row.attempts + 1, %error, "delivery failed");
-                let attempts = row.attempts + 1;
-                let give_up = attempts >= MAX_ATTEMPTS;
-                let next_status = if give_up { status::FAILED } else { status::PENDING };
-                mark(db, row.id, instance, |update| {
-                    update
-                        .col_expr(outbox_message::Column::Status, Expr::value(next_status))
-                        .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
-                        .col_expr(outbox_message::Column::NextAttemptAt, Expr::value(now + backoff(attempts)))
-                        .col_expr(outbox_message::Column::LastError, Expr::value(error))
-                })
-                .await?;
-                if give_up { report.failed += 1 } else { report.retrying += 1 }
-            }
+    for delivered in recorded {
+        match delivered? {
+            Delivered::Sent => report.sent += 1,
+            Delivered::Retrying => report.retrying += 1,
+            Delivered::Failed => report.failed += 1,
         }
     }
     Ok(report)
+}
+
+/// What became of one claimed row.
+enum Delivered {
+    Sent,
+    Retrying,
+    Failed,
+}
+
+/// Records the outcome of sending `row` (sent, or a retry with backoff, or
+/// failed for good after [`MAX_ATTEMPTS`]).
+async fn record(
+    db: &DatabaseConnection,
+    instance: &str,
+    row: &outbox_message::Model,
+    outcome: Result<(), String>,
+    now: DateTime<Utc>,
+) -> AppResult<Delivered> {
+    let attempts = row.attempts + 1;
+    match outcome {
+        Ok(()) => {
+            mark(db, row.id, instance, |update| {
+                update
+                    .col_expr(outbox_message::Column::Status, Expr::value(status::SENT))
+                    .col_expr(outbox_message::Column::SentAt, Expr::value(now))
+                    .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
+            })
+            .await?;
+            Ok(Delivered::Sent)
+        }
+        Err(error) => {
+            tracing::warn!(id = row.id, channel = %row.channel, attempt = attempts, %error, "delivery failed");
+            let give_up = attempts >= MAX_ATTEMPTS;
+            let next_status = if give_up { status::FAILED } else { status::PENDING };
+            mark(db, row.id, instance, |update| {
+                update
+                    .col_expr(outbox_message::Column::Status, Expr::value(next_status))
+                    .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
+                    .col_expr(outbox_message::Column::NextAttemptAt, Expr::value(now + backoff(attempts)))
+                    .col_expr(outbox_message::Column::LastError, Expr::value(error))
+            })
+            .await?;
+            Ok(if give_up { Delivered::Failed } else { Delivered::Retrying })
+        }
+    }
 }
 
 /// The signing secrets of the endpoints `rows` go to.
