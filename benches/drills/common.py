@@ -476,3 +476,23 @@ def compare(url, sink):
 
 def today_utc():
     return datetime.datetime.now(datetime.timezone.utc).date()
+
+
+def drill(args, run):
+    """Runs `run(args, resources)` with cleanup on every exit; returns the
+    exit code (0 PASS, 1 FAIL, 130 Ctrl-C, 143 SIGTERM)."""
+    install_signal_handlers()
+    res = Resources(keep=args.keep)
+    try:
+        return run(args, res)
+    except KeyboardInterrupt:
+        print("interrupted; cleaning up", flush=True)
+        return 130
+    except Interrupted as signal_name:
+        print(f"{signal_name}; cleaning up", flush=True)
+        return 143
+    except RuntimeError as error:
+        print(error, file=sys.stderr, flush=True)
+        return verdict(False, str(error).splitlines()[0])
+    finally:
+        res.close()

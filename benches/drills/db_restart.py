@@ -272,22 +272,7 @@ def run(args, res):
 
 
 def main():
-    args = parse_args()
-    common.install_signal_handlers()
-    res = common.Resources(keep=args.keep)
-    try:
-        return run(args, res)
-    except KeyboardInterrupt:
-        print("interrupted; cleaning up", flush=True)
-        return 130
-    except common.Interrupted as signal_name:
-        print(f"{signal_name}; cleaning up", flush=True)
-        return 143
-    except RuntimeError as error:
-        print(error, file=sys.stderr, flush=True)
-        return common.verdict(False, str(error).splitlines()[0])
-    finally:
-        res.close()
+    return common.drill(parse_args(), run)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ pub enum Trigger {
     Manual,
 }
 
-/// Whether `user` gets digests at all: active, and owns or manages deals.
+/// How often `user` gets digests: none when deactivated or opted out
+/// (whether there is anything to report is decided per digest).
 fn recipient(user: &user::Model) -> Option<Frequency> {
     let frequency = Frequency::parse(&user.digest_frequency)?;
     (user.active && frequency != Frequency::Off).then_some(frequency)
