@@ -59,22 +59,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             }
             bytes
         };
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let inner = error.inner();
-            if inner.is_syntax() || inner.is_eof() {
-                ApiError::MalformedJson(inner.to_string())
-            } else if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-                // A body that is not JSON at all is malformed, even when a
-                // field before the broken part was already wrong.
-                ApiError::MalformedJson(syntax.to_string())
-            } else {
-                AppError::Validation(serde_field_error(&error.path().to_string(), &inner.to_string())).into()
-            }
-        })?;
-        deserializer.end().map_err(|error| ApiError::MalformedJson(error.to_string()))?;
-        Ok(Self(value))
+        Ok(Self(parse_json(&bytes)?))
     }
+}
+
+/// A JSON body as `T`: 400 when it is not JSON at all, 422 naming the field
+/// when it is JSON of the wrong shape.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let inner = error.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::MalformedJson(inner.to_string())
+        } else if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            // A body that is not JSON at all is malformed, even when a
+            // field before the broken part was already wrong.
+            ApiError::MalformedJson(syntax.to_string())
+        } else {
+            AppError::Validation(serde_field_error(&error.path().to_string(), &inner.to_string())).into()
+        }
+    })?;
+    deserializer.end().map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+    Ok(value)
 }
 
 /// Query parameters deserialized with the failing parameter named.

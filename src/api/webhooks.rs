@@ -11,6 +11,7 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::extract::parse_json;
 use super::{ApiError, ErrorBody, ErrorEnvelope};
 use crate::AppState;
 use crate::error::FieldErrors;
@@ -70,6 +71,7 @@ fn refused(refusal: &Refusal) -> Response {
         (status = 201, description = "The deal was entered", body = Received),
         (status = 200, description = "A deal with this external id exists; nothing changed", body = Received),
         (status = 401, description = "The signature is missing, wrong or stale, or the source unknown", body = ErrorEnvelope),
+        (status = 400, response = super::openapi::MalformedJson),
         (status = 409, description = "`replayed`: this signed request was received before", body = ErrorEnvelope),
         (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 415, response = super::openapi::UnsupportedMediaType),
@@ -86,7 +88,16 @@ async fn closed_won(State(state): State<AppState>, headers: HeaderMap, body: Byt
     if !header("content-type").is_some_and(|t| t.starts_with("application/json")) {
         return ApiError::UnsupportedMediaType.into_response();
     }
-    match inbound::receive(&state.db, &signed, &body, state.now()).await {
+    let now = state.now();
+    let source = match inbound::authenticate(&state.db, &signed, &body, now).await {
+        Ok(source) => source,
+        Err(refusal) => return refused(&refusal),
+    };
+    let deal = match parse_json(&body) {
+        Ok(deal) => deal,
+        Err(error) => return error.into_response(),
+    };
+    match inbound::enter(&state.db, &source, signed.signature.unwrap_or_default(), deal, now).await {
         Ok((deal_id, created)) => {
             let (status, outcome) =
                 if created == Created::New { (StatusCode::CREATED, "created") } else { (StatusCode::OK, "existing") };

@@ -13,7 +13,6 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 
 use crate::AppError;
 use crate::pipeline::deals::{self, Created, NewDeal};
-use crate::validate::serde_field_error;
 
 /// The signing headers of a request, as sent.
 #[derive(Debug, Clone, Default)]
@@ -92,8 +91,9 @@ impl From<sea_orm::DbErr> for Failure {
     }
 }
 
-/// Checks the request's signing; returns the source.
-async fn authenticate(
+/// Checks the request's signing (source, signature over the raw `body`,
+/// timestamp window) before anything reads the body; returns the source.
+pub async fn authenticate(
     db: &DatabaseConnection,
     signed: &Signed<'_>,
     body: &[u8],
@@ -121,21 +121,21 @@ async fn authenticate(
     Ok(source)
 }
 
-/// Receives a signed closed-won deal; returns the deal's id and whether it
-/// is new.
-pub async fn receive(
+/// Enters the deal an authenticated request from `source` carried, unless
+/// this signed request was received before; returns the deal's id and
+/// whether it is new.
+pub async fn enter(
     db: &DatabaseConnection,
-    signed: &Signed<'_>,
-    body: &[u8],
+    source: &webhook_source::Model,
+    signature: &str,
+    deal: NewDeal,
     now: DateTime<Utc>,
 ) -> Result<(i32, Created), Failure> {
-    let source = authenticate(db, signed, body, now).await.map_err(Failure::Refused)?;
-    let signature = signed.signature.unwrap_or_default().trim().to_owned();
+    let signature = signature.trim().to_owned();
     let seen = inbound_event::Entity::find().filter(inbound_event::Column::Signature.eq(&signature)).one(db).await?;
     if seen.is_some() {
         return Err(Failure::Refused(Refusal::Replayed));
     }
-    let deal = parse(body)?;
     let Some(external_id) = deal.external_id.clone().filter(|id| !id.trim().is_empty()) else {
         return Err(AppError::field("external_id", "is required: the CRM's id of the deal").into());
     };
@@ -159,19 +159,4 @@ pub async fn receive(
         }
         Err(error) => Err(error.into()),
     }
-}
-
-/// The body as a deal, naming the field that is wrong.
-fn parse(body: &[u8]) -> Result<NewDeal, Failure> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        let fields = if inner.is_syntax() || inner.is_eof() {
-            serde_field_error("body", &format!("is not valid JSON: {inner}"))
-        } else {
-            serde_field_error(&path, &inner.to_string())
-        };
-        Failure::App(AppError::Validation(fields))
-    })
 }

@@ -125,7 +125,7 @@ async fn a_signed_closed_won_deal_is_entered_once_and_bad_requests_change_nothin
             422,
             "validation_failed",
         ),
-        ("not JSON", post_signed(&app, "hubspot", &secret, ts + 4, "{nope").await, 422, "validation_failed"),
+        ("not JSON", post_signed(&app, "hubspot", &secret, ts + 4, "{nope").await, 400, "malformed_json"),
     ];
     for (what, response, status, code) in cases {
         assert_eq!(response.status.as_u16(), status, "{what}: {}", response.text);
