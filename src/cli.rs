@@ -67,8 +67,9 @@ pub struct MailArgs {
     /// The From address of every email.
     #[arg(long, env = "AFTERCARE_MAIL_FROM", default_value = "Aftercare <aftercare@localhost>", global = true)]
     pub mail_from: String,
-    /// How many emails are sent at once.
-    #[arg(long, env = "AFTERCARE_MAIL_CONCURRENCY", default_value_t = 8, global = true)]
+    /// How many emails are sent at once. An instance that dies mid-send
+    /// re-sends at most this many on recovery (1: at most one duplicate).
+    #[arg(long, env = "AFTERCARE_MAIL_CONCURRENCY", default_value_t = 1, global = true)]
     pub mail_concurrency: usize,
 }
 

@@ -40,7 +40,8 @@ pub struct MailConfig {
     pub outbox_dir: PathBuf,
     /// The From address.
     pub from: String,
-    /// At most this many messages are sent at once.
+    /// At most this many messages are sent at once, so at most this many
+    /// are in flight (and re-sent) when the instance dies.
     pub concurrency: usize,
 }
 
@@ -116,7 +117,7 @@ impl Default for MailConfig {
             smtp_url: None,
             outbox_dir: PathBuf::from("data/outbox"),
             from: "Aftercare <aftercare@localhost>".to_owned(),
-            concurrency: 8,
+            concurrency: 1,
         }
     }
 }

@@ -14,7 +14,8 @@ pub struct Model {
     pub as_of: Date,
     pub started_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
-    /// `running`, `ok` or `failed`.
+    /// `running`, `ok`, `failed`, `skipped`, or `abandoned` (its instance
+    /// died and another took the job's lease over).
     pub outcome: String,
     #[sea_orm(column_type = "Text")]
     pub detail: String,

@@ -1,18 +1,22 @@
 //! Synthetic data at scale (`aftercare demo --deals N`), for benchmarks and
 //! load tests: accounts, contacts and deals over three years in every stage,
-//! with promises, stage history, surveys and about ten verdicts per deal.
+//! with promises, stage history, surveys and about ten verdicts per deal;
+//! in-flight deals have next calls (some overdue) and holds (some open), and
+//! "not kept" verdicts open follow-ups (most of the older ones resolved).
 //! Rows are written in large batches with explicit ids, so 100 k deals take
 //! seconds, not hours; it is not a replay of the rules like the small demo.
 
 use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
 use entity::{
-    account, contact, deal, promise, stage, stage_transition, survey, survey_answer, survey_response, survey_wave, user,
+    account, contact, deal, deal_hold, followup, promise, stage, stage_transition, survey, survey_answer,
+    survey_response, survey_wave, user,
 };
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait, QueryOrder,
 };
 
 use super::Dice;
+use crate::surveys::followups::status;
 use crate::{AppError, AppResult};
 
 /// Rows per INSERT statement (well inside SQLite's parameter limit).
@@ -29,14 +33,18 @@ pub struct ScaleSummary {
     pub surveys: usize,
     /// Verdicts made.
     pub verdicts: usize,
+    /// Holds made (open or ended).
+    pub holds: usize,
+    /// Follow-ups opened by "not kept" verdicts.
+    pub followups: usize,
 }
 
 impl std::fmt::Display for ScaleSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Generated {} deals, {} promises, {} surveys, {} verdicts",
-            self.deals, self.promises, self.surveys, self.verdicts
+            "Generated {} deals, {} promises, {} surveys, {} verdicts, {} holds, {} follow-ups",
+            self.deals, self.promises, self.surveys, self.verdicts, self.holds, self.followups
         )
     }
 }
@@ -96,6 +104,7 @@ pub async fn generate(db: &DatabaseConnection, count: usize, now: DateTime<Utc>)
     let (mut accounts, mut contacts, mut deals) = (Batch::new(), Batch::new(), Batch::new());
     let (mut moves, mut promises, mut surveys) = (Batch::new(), Batch::new(), Batch::new());
     let (mut waves, mut answers, mut responses) = (Batch::new(), Batch::new(), Batch::new());
+    let (mut holds, mut followups) = (Batch::new(), Batch::new());
     let first_deal = next_id(&txn, "deals").await?;
     let first_account = next_id(&txn, "accounts").await?;
     let first_contact = next_id(&txn, "contacts").await?;
@@ -116,6 +125,8 @@ pub async fn generate(db: &DatabaseConnection, count: usize, now: DateTime<Utc>)
             waves.flush(&txn).await?;
             answers.flush(&txn).await?;
             responses.flush(&txn).await?;
+            holds.flush(&txn).await?;
+            followups.flush(&txn).await?;
         };
     }
     for n in 0..count {
@@ -179,6 +190,32 @@ pub async fn generate(db: &DatabaseConnection, count: usize, now: DateTime<Utc>)
             });
             entered = next;
         }
+        let in_flight = stage_index < final_stage;
+        let account_manager = *dice.pick(&users);
+        let days_in_stage = (now - entered).num_days();
+        // A quarter of the deals in flight waited on the customer in this
+        // stage; about 40 % of those still do.
+        if in_flight && days_in_stage > 2 && dice.range(0, 99) < 25 {
+            let started = entered + Duration::days(dice.range(0, days_in_stage - 2));
+            let ended = (dice.range(0, 9) >= 4)
+                .then(|| (started + Duration::days(dice.range(1, 20))).min(now - Duration::hours(1)));
+            holds.push(deal_hold::ActiveModel {
+                deal_id: Set(deal_id),
+                stage_id: Set(stages[stage_index].id),
+                reason: Set("Waiting on the customer's IT".to_owned()),
+                started_at: Set(started),
+                started_by_id: Set(Some(account_manager)),
+                ended_at: Set(ended),
+                ended_by_id: Set(ended.map(|_| account_manager)),
+                ..Default::default()
+            });
+            summary.holds += 1;
+        }
+        // Deals in flight have a next call, one in five of them overdue.
+        let next_call = in_flight.then(|| {
+            let at = now + Duration::days(dice.range(-7, 28));
+            at.date_naive().and_hms_opt(15, 0, 0).unwrap_or_default().and_utc()
+        });
         deals.push(deal::ActiveModel {
             id: Set(deal_id),
             account_id: Set(account_id),
@@ -189,12 +226,12 @@ pub async fn generate(db: &DatabaseConnection, count: usize, now: DateTime<Utc>)
             closed_won_on: Set(won),
             stage_id: Set(stages[stage_index].id),
             stage_entered_at: Set(entered),
-            account_manager_id: Set(Some(*dice.pick(&users))),
+            account_manager_id: Set(Some(account_manager)),
             implementation_lead_id: Set(Some(*dice.pick(&users))),
             csm_id: Set(Some(*dice.pick(&users))),
-            next_call_at: Set(None),
-            next_call_lead_id: Set(None),
-            next_call_scheduler_id: Set(None),
+            next_call_at: Set(next_call),
+            next_call_lead_id: Set(next_call.map(|_| account_manager)),
+            next_call_scheduler_id: Set(next_call.map(|_| account_manager)),
             created_at: Set(won_at),
             updated_at: Set(entered),
             churned_on: Set(None),
@@ -265,6 +302,22 @@ pub async fn generate(db: &DatabaseConnection, count: usize, now: DateTime<Utc>)
                         85..=92 => "not_kept",
                         _ => "too_early",
                     };
+                    if verdict == "not_kept" {
+                        let resolved = (answered_at + Duration::days(45) < now && dice.range(0, 99) < 85)
+                            .then(|| answered_at + Duration::days(dice.range(3, 40)));
+                        followups.push(followup::ActiveModel {
+                            deal_id: Set(deal_id),
+                            promise_id: Set(*id),
+                            survey_id: Set(survey_id),
+                            status: Set(if resolved.is_some() { status::RESOLVED } else { status::OPEN }.to_owned()),
+                            opened_at: Set(answered_at),
+                            resolved_at: Set(resolved),
+                            resolved_by_id: Set(resolved.map(|_| account_manager)),
+                            resolution: Set(resolved.map(|_| "Fixed with the customer on a call".to_owned())),
+                            ..Default::default()
+                        });
+                        summary.followups += 1;
+                    }
                     answers.push(survey_answer::ActiveModel {
                         survey_id: Set(survey_id),
                         promise_id: Set(*id),

@@ -30,8 +30,10 @@ pub const JOBS: [&str; 7] = [
     "webhook-events",
 ];
 
-/// How long a lease lasts; a crashed holder's lease runs out after this.
-pub const LEASE: Duration = Duration::minutes(10);
+/// How long a lease lasts unless its holder renews it. A running job renews
+/// its lease every third of this, so a crashed holder's lease runs out at
+/// most this long after its last sign of life.
+pub const LEASE: Duration = Duration::seconds(90);
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,12 +80,12 @@ pub async fn run(state: &AppState, name: &str, slot: &str, now: DateTime<Utc>) -
         }
         Err(error) => return Err(error.into()),
     };
-    if !take_lease(db, name, &state.instance, started).await? {
+    let Some(lease) = Lease::take(db, name, &state.instance, LEASE).await? else {
         finish(db, record, "skipped", "another instance holds the lease".to_owned()).await?;
         return Ok(RunReport::Skipped("another instance holds the lease".to_owned()));
-    }
+    };
     let outcome = execute(state, name, slot, now).await;
-    release_lease(db, name, &state.instance).await?;
+    lease.release().await?;
     match outcome {
         Ok(detail) => {
             finish(db, record, "ok", detail.clone()).await?;
@@ -145,36 +147,105 @@ async fn execute(state: &AppState, name: &str, slot: &str, now: DateTime<Utc>) -
     })
 }
 
-async fn take_lease(db: &DatabaseConnection, name: &str, holder: &str, now: DateTime<Utc>) -> AppResult<bool> {
-    let inserted = job_lease::Entity::insert(job_lease::ActiveModel {
-        name: Set(name.to_owned()),
-        holder: Set(holder.to_owned()),
-        leased_until: Set(now + LEASE),
-    })
-    .on_conflict(OnConflict::column(job_lease::Column::Name).do_nothing().to_owned())
-    .exec_without_returning(db)
-    .await?;
-    if inserted > 0 {
-        return Ok(true);
-    }
-    // Take over a lease that ran out (its holder crashed).
-    let taken = job_lease::Entity::update_many()
-        .col_expr(job_lease::Column::Holder, Expr::value(holder))
-        .col_expr(job_lease::Column::LeasedUntil, Expr::value(now + LEASE))
-        .filter(job_lease::Column::Name.eq(name))
-        .filter(job_lease::Column::LeasedUntil.lt(now))
-        .exec(db)
-        .await?;
-    Ok(taken.rows_affected == 1)
+/// A job's lease, renewed in the background while it is held.
+pub struct Lease {
+    db: DatabaseConnection,
+    name: String,
+    holder: String,
+    renewal: tokio::task::JoinHandle<()>,
 }
 
-async fn release_lease(db: &impl ConnectionTrait, name: &str, holder: &str) -> AppResult<()> {
-    job_lease::Entity::delete_many()
-        .filter(job_lease::Column::Name.eq(name))
-        .filter(job_lease::Column::Holder.eq(holder))
-        .exec(db)
+impl Lease {
+    /// Takes the lease on `name` for `length`, if nobody holds it or its
+    /// holder let it run out (crashed). A run the dead holder left
+    /// `running` is then recorded as `abandoned`.
+    pub async fn take(db: &DatabaseConnection, name: &str, holder: &str, length: Duration) -> AppResult<Option<Self>> {
+        let now = Utc::now();
+        let inserted = job_lease::Entity::insert(job_lease::ActiveModel {
+            name: Set(name.to_owned()),
+            holder: Set(holder.to_owned()),
+            leased_until: Set(now + length),
+        })
+        .on_conflict(OnConflict::column(job_lease::Column::Name).do_nothing().to_owned())
+        .exec_without_returning(db)
         .await?;
-    Ok(())
+        if inserted == 0 {
+            let Some(dead) =
+                job_lease::Entity::find_by_id(name).filter(job_lease::Column::LeasedUntil.lt(now)).one(db).await?
+            else {
+                return Ok(None);
+            };
+            // Of instances racing for it, the first update wins: the
+            // others find the lease live again.
+            let taken = job_lease::Entity::update_many()
+                .col_expr(job_lease::Column::Holder, Expr::value(holder))
+                .col_expr(job_lease::Column::LeasedUntil, Expr::value(now + length))
+                .filter(job_lease::Column::Name.eq(name))
+                .filter(job_lease::Column::Holder.eq(dead.holder.as_str()))
+                .filter(job_lease::Column::LeasedUntil.lt(now))
+                .exec(db)
+                .await?;
+            if taken.rows_affected != 1 {
+                return Ok(None);
+            }
+            tracing::warn!(job = name, dead = %dead.holder, "took over a lease its holder let run out");
+            job_run::Entity::update_many()
+                .col_expr(job_run::Column::Outcome, Expr::value("abandoned"))
+                .col_expr(job_run::Column::FinishedAt, Expr::value(now))
+                .col_expr(
+                    job_run::Column::Detail,
+                    Expr::value(format!("{} stopped renewing its lease; {holder} took over", dead.holder)),
+                )
+                .filter(job_run::Column::Job.eq(name))
+                .filter(job_run::Column::Instance.eq(dead.holder.as_str()))
+                .filter(job_run::Column::Outcome.eq("running"))
+                .exec(db)
+                .await?;
+        }
+        let renewal = tokio::spawn(renew(db.clone(), name.to_owned(), holder.to_owned(), length));
+        Ok(Some(Self { db: db.clone(), name: name.to_owned(), holder: holder.to_owned(), renewal }))
+    }
+
+    /// Stops renewing and gives the lease up.
+    pub async fn release(self) -> AppResult<()> {
+        self.renewal.abort();
+        job_lease::Entity::delete_many()
+            .filter(job_lease::Column::Name.eq(self.name.as_str()))
+            .filter(job_lease::Column::Holder.eq(self.holder.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        // Released or not, a dropped lease is no longer renewed.
+        self.renewal.abort();
+    }
+}
+
+/// Extends the lease every third of its length while the holder lives.
+async fn renew(db: DatabaseConnection, name: String, holder: String, length: Duration) {
+    let every = (length / 3).to_std().unwrap_or(std::time::Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(every).await;
+        let renewed = job_lease::Entity::update_many()
+            .col_expr(job_lease::Column::LeasedUntil, Expr::value(Utc::now() + length))
+            .filter(job_lease::Column::Name.eq(name.as_str()))
+            .filter(job_lease::Column::Holder.eq(holder.as_str()))
+            .exec(&db)
+            .await;
+        match renewed {
+            Ok(done) if done.rows_affected == 1 => {}
+            Ok(_) => {
+                tracing::error!(job = %name, "lost the job's lease to another instance");
+                return;
+            }
+            // The next attempt may succeed (the database restarting).
+            Err(error) => tracing::warn!(job = %name, %error, "renewing the job's lease failed"),
+        }
+    }
 }
 
 async fn finish(db: &impl ConnectionTrait, record: job_run::Model, outcome: &str, detail: String) -> AppResult<()> {

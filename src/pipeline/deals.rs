@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{account, criterion, deal, deal_hold, stage, stage_transition, user};
 use sea_orm::sea_query::Condition;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Set, SqlErr,
 };
 use serde::{Deserialize, Serialize};
 
@@ -419,8 +419,83 @@ pub struct DealFilter {
     pub account: Option<String>,
 }
 
+/// A deal's place in the pipeline, measured without loading its details:
+/// enough to count, filter and order every deal cheaply.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    id: i32,
+    stage_id: i32,
+    position: i32,
+    entered_at: DateTime<Utc>,
+    time: TimeInStage,
+    on_hold: bool,
+    overdue: bool,
+}
+
+/// One stage of the board: its deals' count and the first of them in full.
+#[derive(Debug, Clone)]
+pub struct BoardColumn {
+    /// The stage's id.
+    pub stage_id: i32,
+    /// Every matching deal in the stage.
+    pub count: usize,
+    /// The longest-waiting of them, at most the number asked for.
+    pub deals: Vec<DealSummary>,
+}
+
+/// The board: every matching deal counted, a bounded number shown.
+#[derive(Debug, Clone, Default)]
+pub struct Board {
+    /// One per stage that has matching deals, in pipeline order.
+    pub columns: Vec<BoardColumn>,
+    /// Matching deals.
+    pub total: usize,
+    /// Of them, over their stage's SLA.
+    pub stuck: usize,
+    /// Of them, on hold now.
+    pub on_hold: usize,
+    /// Of them, with a next call in the past.
+    pub overdue: usize,
+}
+
 /// Deals matching `filter`, in pipeline order, longest-waiting first.
 pub async fn list(db: &impl ConnectionTrait, filter: &DealFilter, now: DateTime<Utc>) -> AppResult<Vec<DealSummary>> {
+    let placed = place(db, filter, now).await?;
+    summaries(db, &placed.iter().map(|p| p.id).collect::<Vec<_>>(), now).await
+}
+
+/// The board for `filter`: every matching deal is counted, but only the
+/// first `per_stage` of each stage (longest-waiting first) are loaded.
+pub async fn board(
+    db: &impl ConnectionTrait,
+    filter: &DealFilter,
+    now: DateTime<Utc>,
+    per_stage: usize,
+) -> AppResult<Board> {
+    let placed = place(db, filter, now).await?;
+    let mut board = Board {
+        total: placed.len(),
+        stuck: placed.iter().filter(|p| p.time.stuck).count(),
+        on_hold: placed.iter().filter(|p| p.on_hold).count(),
+        overdue: placed.iter().filter(|p| p.overdue).count(),
+        columns: Vec::new(),
+    };
+    let mut shown = Vec::new();
+    for chunk in placed.chunk_by(|a, b| a.stage_id == b.stage_id) {
+        board.columns.push(BoardColumn { stage_id: chunk[0].stage_id, count: chunk.len(), deals: Vec::new() });
+        shown.extend(chunk.iter().take(per_stage).map(|p| p.id));
+    }
+    // The summaries come back in `shown`'s order: each column's in turn.
+    let mut loaded = summaries(db, &shown, now).await?.into_iter();
+    for column in &mut board.columns {
+        column.deals = loaded.by_ref().take(column.count.min(per_stage)).collect();
+    }
+    Ok(board)
+}
+
+/// Validates `filter` and places every matching deal: the one pass over all
+/// deals, reading only the columns the order and the counts need.
+async fn place(db: &impl ConnectionTrait, filter: &DealFilter, now: DateTime<Utc>) -> AppResult<Vec<Placed>> {
     let mut fields = Fields::new();
     let stuck = fields.optional_flag("stuck", filter.stuck.as_deref());
     let on_hold = fields.optional_flag("on_hold", filter.on_hold.as_deref());
@@ -433,13 +508,13 @@ pub async fn list(db: &impl ConnectionTrait, filter: &DealFilter, now: DateTime<
         parsed
     });
     fields.finish()?;
-    let mut query = deal::Entity::find();
+    let mut matching = Condition::all();
     if let Some(key) = filter.stage.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        query = query.filter(deal::Column::StageId.eq(stages::by_key(db, "stage", key).await?.id));
+        matching = matching.add(deal::Column::StageId.eq(stages::by_key(db, "stage", key).await?.id));
     }
     if let Some(owner) = owner {
         let id = users::id_by_email(db, "owner", &owner).await?;
-        query = query.filter(
+        matching = matching.add(
             Condition::any()
                 .add(deal::Column::AccountManagerId.eq(id))
                 .add(deal::Column::ImplementationLeadId.eq(id))
@@ -447,19 +522,63 @@ pub async fn list(db: &impl ConnectionTrait, filter: &DealFilter, now: DateTime<
         );
     }
     if let Some(account) = account {
-        query = query.filter(deal::Column::AccountId.eq(account));
+        matching = matching.add(deal::Column::AccountId.eq(account));
     }
-    let deals = query.order_by_asc(deal::Column::StageEnteredAt).all(db).await?;
-    let context = Context::load(db, &deals).await?;
-    let mut summaries: Vec<DealSummary> = deals
-        .iter()
-        .map(|d| context.summary(d, now))
-        .filter(|s| stuck.is_none_or(|want| s.stuck == want))
-        .filter(|s| on_hold.is_none_or(|want| s.on_hold == want))
+    let stages: HashMap<i32, stage::Model> =
+        stage::Entity::find().all(db).await?.into_iter().map(|s| (s.id, s)).collect();
+    // (id, stage, entered the stage, next call)
+    type Row = (i32, i32, DateTime<Utc>, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = deal::Entity::find()
+        .select_only()
+        .columns([deal::Column::Id, deal::Column::StageId, deal::Column::StageEnteredAt, deal::Column::NextCallAt])
+        .filter(matching.clone())
+        .into_tuple()
+        .all(db)
+        .await?;
+    // The holds of the same deals, in one query whatever their number.
+    let matching_ids = deal::Entity::find().select_only().column(deal::Column::Id).filter(matching).into_query();
+    let mut holds: HashMap<i32, Vec<deal_hold::Model>> = HashMap::new();
+    for hold in deal_hold::Entity::find()
+        .filter(deal_hold::Column::DealId.in_subquery(matching_ids))
+        .order_by_asc(deal_hold::Column::StartedAt)
+        .all(db)
+        .await?
+    {
+        holds.entry(hold.deal_id).or_default().push(hold);
+    }
+    let mut placed: Vec<Placed> = rows
+        .into_iter()
+        .map(|(id, stage_id, entered_at, next_call_at)| {
+            let stage = stages.get(&stage_id);
+            let held = holds.get(&id).map(Vec::as_slice).unwrap_or_default();
+            Placed {
+                id,
+                stage_id,
+                position: stage.map_or(i32::MAX, |s| s.position),
+                entered_at,
+                time: holds::time_in_stage(entered_at, held, stage.and_then(|s| s.sla_days), now),
+                on_hold: held.iter().any(|h| h.ended_at.is_none()),
+                overdue: next_call_at.is_some_and(|at| at < now),
+            }
+        })
+        .filter(|p| stuck.is_none_or(|want| p.time.stuck == want))
+        .filter(|p| on_hold.is_none_or(|want| p.on_hold == want))
         .collect();
-    let position: HashMap<&str, i32> = context.stages.values().map(|s| (s.key.as_str(), s.position)).collect();
-    summaries.sort_by_key(|s| (position.get(s.stage.as_str()).copied(), std::cmp::Reverse(s.active_days_in_stage)));
-    Ok(summaries)
+    placed.sort_by_key(|p| (p.position, p.stage_id, std::cmp::Reverse(p.time.active_days), p.entered_at, p.id));
+    Ok(placed)
+}
+
+/// The summaries of the given deals, in the given order.
+async fn summaries(db: &impl ConnectionTrait, ids: &[i32], now: DateTime<Utc>) -> AppResult<Vec<DealSummary>> {
+    let mut deals: HashMap<i32, deal::Model> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(crate::db::IN_LIST) {
+        for found in deal::Entity::find().filter(deal::Column::Id.is_in(chunk.iter().copied())).all(db).await? {
+            deals.insert(found.id, found);
+        }
+    }
+    let ordered: Vec<deal::Model> = ids.iter().filter_map(|id| deals.remove(id)).collect();
+    let context = Context::load(db, &ordered).await?;
+    Ok(ordered.iter().map(|d| context.summary(d, now)).collect())
 }
 
 /// One deal with its checklist, evidence, moves, holds and contacts.

@@ -1,5 +1,7 @@
 //! The board: a column per stage, a card per deal.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -10,7 +12,7 @@ use axum::routing::get;
 use super::{Chrome, PageError, WebSession, render};
 use crate::AppState;
 use crate::auth::users::{self, UserInfo};
-use crate::pipeline::deals::{self, DealFilter, DealSummary};
+use crate::pipeline::deals::{self, BoardColumn, DealFilter, DealSummary};
 use crate::pipeline::stages::{self, StageView};
 use crate::surveys::followups;
 
@@ -40,7 +42,7 @@ struct BoardPage {
     stuck: usize,
     on_hold: usize,
     overdue: usize,
-    open_followups: std::collections::HashMap<i32, usize>,
+    open_followups: HashMap<i32, usize>,
 }
 
 impl BoardPage {
@@ -75,24 +77,23 @@ async fn show_board(
     let chrome = session.chrome("board");
     let fail = |e| PageError::new(e, chrome.clone());
     filter.stage = None;
-    let found = deals::list(&state.db, &filter, state.now()).await.map_err(fail)?;
+    let board = deals::board(&state.db, &filter, state.now(), CARDS_PER_COLUMN).await.map_err(fail)?;
     let pipeline = stages::list(&state.db).await.map_err(fail)?;
     let users = users::list(&state.db).await.map_err(fail)?;
     let open_followups = followups::open_counts(&state.db).await.map_err(fail)?;
+    let mut found: HashMap<i32, BoardColumn> = board.columns.into_iter().map(|c| (c.stage_id, c)).collect();
     let page = BoardPage {
-        total: found.len(),
-        stuck: found.iter().filter(|d| d.stuck).count(),
-        on_hold: found.iter().filter(|d| d.on_hold).count(),
-        overdue: found.iter().filter(|d| d.next_call.as_ref().is_some_and(|c| c.overdue)).count(),
+        total: board.total,
+        stuck: board.stuck,
+        on_hold: board.on_hold,
+        overdue: board.overdue,
         columns: pipeline
             .into_iter()
             .map(|stage| {
-                // Longest-waiting first (the list's order), so the cards
-                // shown are the ones that need someone.
-                let all: Vec<&DealSummary> = found.iter().filter(|d| d.stage == stage.key).collect();
-                let more = all.len().saturating_sub(CARDS_PER_COLUMN);
-                let deals = all.into_iter().take(CARDS_PER_COLUMN).cloned().collect();
-                Column { deals, more, stage }
+                let column = found.remove(&stage.id);
+                let count = column.as_ref().map_or(0, |c| c.count);
+                let deals = column.map(|c| c.deals).unwrap_or_default();
+                Column { more: count - deals.len(), deals, stage }
             })
             .collect(),
         chrome,

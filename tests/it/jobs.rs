@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration as StdDuration, Instant};
 
 use aftercare::auth::Role;
-use aftercare::jobs::{self, JOBS, LEASE, RunReport};
+use aftercare::jobs::{self, JOBS, LEASE, Lease, RunReport};
 use aftercare::surveys::planner;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -112,14 +112,54 @@ async fn a_live_lease_makes_other_instances_skip_and_a_dead_holders_lease_is_tak
     let mut expired: job_lease::ActiveModel = lease.into();
     expired.leased_until = Set(Utc::now() - chrono::Duration::seconds(1));
     expired.update(&app.state.db).await.expect("expiring the lease");
+    let dead_run = job_run::ActiveModel {
+        job: Set("survey-planner".to_owned()),
+        slot: Set("slot-0".to_owned()),
+        instance: Set("still-running".to_owned()),
+        as_of: Set(at.date_naive()),
+        started_at: Set(Utc::now() - LEASE),
+        outcome: Set("running".to_owned()),
+        detail: Set(String::new()),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .expect("the dead instance's run");
     let second = jobs::run(&app.state, "survey-planner", "slot-2", at).await.expect("running");
     assert!(matches!(&second, RunReport::Ran(detail) if detail.contains("surveys_sent=5")), "{second:?}");
+    let dead_run = job_run::Entity::find_by_id(dead_run.id).one(&app.state.db).await.expect("a run").expect("kept");
+    assert_eq!(dead_run.outcome, "abandoned", "the dead instance's run no longer shows as running");
+    assert!(dead_run.finished_at.is_some() && dead_run.detail.contains("stopped renewing"), "{dead_run:?}");
     assert!(job_lease::Entity::find().all(&app.state.db).await.expect("leases").is_empty(), "the lease is released");
     let again = jobs::run(&app.state, "survey-planner", "slot-2", at).await.expect("running");
     assert!(matches!(again, RunReport::Skipped(_)), "a slot runs once: {again:?}");
     let unknown = jobs::run(&app.state, "survey-planer", "slot-3", at).await;
     let message = unknown.expect_err("an unknown job").to_string();
     assert!(JOBS.iter().all(|job| message.contains(job)), "the error names the jobs: {message}");
+}
+
+#[tokio::test]
+async fn a_held_lease_is_renewed_past_its_length_and_others_wait_until_it_is_released() {
+    let app = TestApp::new().await;
+    let db = &app.state.db;
+    let length = chrono::Duration::seconds(2);
+    let held = Lease::take(db, "outbox-sender", "instance-a", length).await.expect("taking").expect("free");
+    // Three lease lengths later the holder is still alive and still holds it.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let until = job_lease::Entity::find_by_id("outbox-sender").one(db).await.expect("a lease").expect("held");
+    assert_eq!(until.holder, "instance-a");
+    assert!(until.leased_until > Utc::now(), "renewed: {until:?}");
+    assert!(Lease::take(db, "outbox-sender", "instance-b", length).await.expect("taking").is_none(), "still held");
+
+    held.release().await.expect("releasing");
+    let taken = Lease::take(db, "outbox-sender", "instance-b", length).await.expect("taking");
+    assert!(taken.is_some(), "free once released");
+    // A holder that dies stops renewing: its lease runs out after one length.
+    drop(taken);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let after = Lease::take(db, "outbox-sender", "instance-c", length).await.expect("taking");
+    assert!(after.is_some(), "a lease nobody renews is taken over");
+    after.expect("taken").release().await.expect("releasing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

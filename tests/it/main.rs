@@ -20,6 +20,7 @@ mod migrations;
 mod openapi;
 mod outbox;
 mod profitability;
+mod scale;
 mod smoke;
 mod smtp;
 mod surveys_email;

@@ -166,6 +166,57 @@ async fn web_the_board_shows_each_stage_and_each_deal_in_its_column() {
 }
 
 #[tokio::test]
+async fn web_a_full_column_counts_every_deal_and_shows_the_longest_waiting_first() {
+    let app = TestApp::new().await;
+    let member = app.user(Role::Member).await;
+    let stuck = app.create_deal(&member, "Waiting longest").await;
+    let held = app.create_deal(&member, "Waiting on the customer").await;
+    app.clock.advance(chrono::Duration::days(2));
+    let response = app.post(&format!("/api/v1/deals/{held}/hold"), &member, json!({"reason": "Their IT"})).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    app.clock.advance(chrono::Duration::days(1));
+    for n in 0..61 {
+        app.create_deal(&member, &format!("Deal {n}")).await;
+    }
+    // Eight days on: the first deal is over closed_won's 7-day SLA, the 61
+    // others have 5 active days, the held one only the 2 before its hold.
+    app.clock.advance(chrono::Duration::days(5));
+    let browser = Browser::sign_in(&app, &member).await;
+    let cards = |board: &Page| -> Vec<i32> {
+        board.all("article.deal-card").iter().filter_map(|c| c.attr("data-deal-id")?.parse().ok()).collect()
+    };
+    let listed: Vec<i32> = app
+        .get("/api/v1/deals?stage=closed_won", &member)
+        .await
+        .json()
+        .as_array()
+        .expect("deals")
+        .iter()
+        .map(id_of)
+        .collect();
+    assert_eq!(listed.len(), 63);
+
+    let board = page(&browser, "/board").await;
+    assert_eq!(board.text_of(".page-head .summary"), "63 deals · 1 stuck · 1 on hold · 0 overdue calls");
+    assert_eq!(board.text_of("section[data-stage=closed_won] header p"), "63 deals · target 7 days");
+    assert_eq!(cards(&board), listed[..60], "the first 60 in the list's order: longest-waiting first");
+    assert_eq!(cards(&board)[0], stuck, "the stuck deal leads");
+    assert_eq!(listed[62], held, "days on hold do not count as waiting");
+    assert_eq!(
+        board.text_of("section[data-stage=closed_won] .more"),
+        "and 3 more; filter by owner, stuck or on hold to narrow the board."
+    );
+    assert_eq!(board.count("section[data-stage=handoff] article.deal-card"), 0);
+
+    let only_stuck = page(&browser, "/board?stuck=true").await;
+    assert_eq!(cards(&only_stuck), [stuck]);
+    assert_eq!(only_stuck.text_of(".page-head .summary"), "1 deals · 1 stuck · 0 on hold · 0 overdue calls");
+    assert_eq!(only_stuck.count(".more"), 0);
+    let only_held = page(&browser, "/board?on_hold=true").await;
+    assert_eq!(cards(&only_held), [held], "the filter finds a deal beyond the cards shown");
+}
+
+#[tokio::test]
 async fn web_the_board_filters_by_owner() {
     let app = TestApp::new().await;
     let admin = app.user(Role::Admin).await;
