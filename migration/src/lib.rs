@@ -14,6 +14,7 @@ mod m20261127_000004_dashboard_snapshots;
 mod m20261127_000005_digests;
 mod m20261127_000006_integrations;
 mod m20261127_000007_lookup_indexes;
+mod m20261127_000008_board_index;
 
 /// The ordered list of Aftercare's migrations.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_digests::Migration),
             Box::new(m20261127_000006_integrations::Migration),
             Box::new(m20261127_000007_lookup_indexes::Migration),
+            Box::new(m20261127_000008_board_index::Migration),
         ]
     }
 }

@@ -165,7 +165,7 @@ pub async fn generate(db: &DatabaseConnection, count: usize, now: DateTime<Utc>)
             _ => final_stage,
         }
         .min(final_stage);
-        let mut entered = won_at;
+        let (mut previous, mut entered) = (won_at, won_at);
         moves.push(stage_transition::ActiveModel {
             deal_id: Set(deal_id),
             from_stage_id: Set(None),
@@ -188,6 +188,7 @@ pub async fn generate(db: &DatabaseConnection, count: usize, now: DateTime<Utc>)
                 at: Set(next),
                 ..Default::default()
             });
+            previous = entered;
             entered = next;
         }
         let in_flight = stage_index < final_stage;
@@ -207,6 +208,23 @@ pub async fn generate(db: &DatabaseConnection, count: usize, now: DateTime<Utc>)
                 started_by_id: Set(Some(account_manager)),
                 ended_at: Set(ended),
                 ended_by_id: Set(ended.map(|_| account_manager)),
+                ..Default::default()
+            });
+            summary.holds += 1;
+        }
+        // One in ten deals that moved on waited in the stage before; the
+        // hold ended by the move (some exactly at it).
+        if stage_index > 0 && entered - previous >= Duration::days(2) && dice.range(0, 9) == 0 {
+            let started = previous + (entered - previous) / 2;
+            let ended = if dice.range(0, 1) == 0 { entered } else { entered - Duration::hours(2) };
+            holds.push(deal_hold::ActiveModel {
+                deal_id: Set(deal_id),
+                stage_id: Set(stages[stage_index - 1].id),
+                reason: Set("Customer's budget review".to_owned()),
+                started_at: Set(started),
+                started_by_id: Set(Some(account_manager)),
+                ended_at: Set(Some(ended)),
+                ended_by_id: Set(Some(account_manager)),
                 ..Default::default()
             });
             summary.holds += 1;

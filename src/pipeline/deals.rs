@@ -420,110 +420,89 @@ pub struct DealFilter {
 }
 
 /// A deal's place in the pipeline, measured without loading its details:
-/// enough to count, filter and order every deal cheaply.
+/// enough to count, filter and order deals cheaply.
 #[derive(Debug, Clone, Copy)]
-struct Placed {
-    id: i32,
-    stage_id: i32,
-    position: i32,
-    entered_at: DateTime<Utc>,
-    time: TimeInStage,
-    on_hold: bool,
-    overdue: bool,
+pub(super) struct Placed {
+    pub(super) id: i32,
+    pub(super) stage_id: i32,
+    pub(super) position: i32,
+    pub(super) entered_at: DateTime<Utc>,
+    pub(super) time: TimeInStage,
+    pub(super) on_hold: bool,
+    pub(super) overdue: bool,
 }
 
-/// One stage of the board: its deals' count and the first of them in full.
+impl Placed {
+    /// Pipeline order, then longest-waiting first: the order of every list.
+    pub(super) fn order(&self) -> (i32, i32, std::cmp::Reverse<i64>, DateTime<Utc>, i32) {
+        (self.position, self.stage_id, std::cmp::Reverse(self.time.active_days), self.entered_at, self.id)
+    }
+}
+
+/// A validated [`DealFilter`].
 #[derive(Debug, Clone)]
-pub struct BoardColumn {
-    /// The stage's id.
-    pub stage_id: i32,
-    /// Every matching deal in the stage.
-    pub count: usize,
-    /// The longest-waiting of them, at most the number asked for.
-    pub deals: Vec<DealSummary>,
+pub(super) struct Criteria {
+    /// What SQL can decide: stage, owner, account.
+    pub(super) matching: Condition,
+    /// Over the SLA or not (measured, holds excluded).
+    pub(super) stuck: Option<bool>,
+    /// On hold now or not.
+    pub(super) on_hold: Option<bool>,
 }
 
-/// The board: every matching deal counted, a bounded number shown.
-#[derive(Debug, Clone, Default)]
-pub struct Board {
-    /// One per stage that has matching deals, in pipeline order.
-    pub columns: Vec<BoardColumn>,
-    /// Matching deals.
-    pub total: usize,
-    /// Of them, over their stage's SLA.
-    pub stuck: usize,
-    /// Of them, on hold now.
-    pub on_hold: usize,
-    /// Of them, with a next call in the past.
-    pub overdue: usize,
+impl Criteria {
+    /// Validates `filter`; bad values are 422s naming the field.
+    pub(super) async fn parse(db: &impl ConnectionTrait, filter: &DealFilter) -> AppResult<Self> {
+        let mut fields = Fields::new();
+        let stuck = fields.optional_flag("stuck", filter.stuck.as_deref());
+        let on_hold = fields.optional_flag("on_hold", filter.on_hold.as_deref());
+        let owner = fields.optional_email("owner", filter.owner.as_deref());
+        let account = filter.account.as_deref().map(str::trim).filter(|a| !a.is_empty()).and_then(|a| {
+            let parsed = a.parse::<i32>().ok();
+            if parsed.is_none() {
+                fields.error("account", "must be an account id");
+            }
+            parsed
+        });
+        fields.finish()?;
+        let mut matching = Condition::all();
+        if let Some(key) = filter.stage.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            matching = matching.add(deal::Column::StageId.eq(stages::by_key(db, "stage", key).await?.id));
+        }
+        if let Some(owner) = owner {
+            let id = users::id_by_email(db, "owner", &owner).await?;
+            matching = matching.add(
+                Condition::any()
+                    .add(deal::Column::AccountManagerId.eq(id))
+                    .add(deal::Column::ImplementationLeadId.eq(id))
+                    .add(deal::Column::CsmId.eq(id)),
+            );
+        }
+        if let Some(account) = account {
+            matching = matching.add(deal::Column::AccountId.eq(account));
+        }
+        Ok(Self { matching, stuck, on_hold })
+    }
+
+    /// The same criteria, also requiring `condition`.
+    pub(super) fn and(&self, condition: impl Into<Condition>) -> Self {
+        Self { matching: self.matching.clone().add(condition), ..self.clone() }
+    }
 }
 
 /// Deals matching `filter`, in pipeline order, longest-waiting first.
 pub async fn list(db: &impl ConnectionTrait, filter: &DealFilter, now: DateTime<Utc>) -> AppResult<Vec<DealSummary>> {
-    let placed = place(db, filter, now).await?;
+    let placed = place(db, &Criteria::parse(db, filter).await?, now).await?;
     summaries(db, &placed.iter().map(|p| p.id).collect::<Vec<_>>(), now).await
 }
 
-/// The board for `filter`: every matching deal is counted, but only the
-/// first `per_stage` of each stage (longest-waiting first) are loaded.
-pub async fn board(
+/// Places every deal matching `criteria`, measuring each one's time in
+/// stage with its holds, in [`Placed::order`].
+pub(super) async fn place(
     db: &impl ConnectionTrait,
-    filter: &DealFilter,
+    criteria: &Criteria,
     now: DateTime<Utc>,
-    per_stage: usize,
-) -> AppResult<Board> {
-    let placed = place(db, filter, now).await?;
-    let mut board = Board {
-        total: placed.len(),
-        stuck: placed.iter().filter(|p| p.time.stuck).count(),
-        on_hold: placed.iter().filter(|p| p.on_hold).count(),
-        overdue: placed.iter().filter(|p| p.overdue).count(),
-        columns: Vec::new(),
-    };
-    let mut shown = Vec::new();
-    for chunk in placed.chunk_by(|a, b| a.stage_id == b.stage_id) {
-        board.columns.push(BoardColumn { stage_id: chunk[0].stage_id, count: chunk.len(), deals: Vec::new() });
-        shown.extend(chunk.iter().take(per_stage).map(|p| p.id));
-    }
-    // The summaries come back in `shown`'s order: each column's in turn.
-    let mut loaded = summaries(db, &shown, now).await?.into_iter();
-    for column in &mut board.columns {
-        column.deals = loaded.by_ref().take(column.count.min(per_stage)).collect();
-    }
-    Ok(board)
-}
-
-/// Validates `filter` and places every matching deal: the one pass over all
-/// deals, reading only the columns the order and the counts need.
-async fn place(db: &impl ConnectionTrait, filter: &DealFilter, now: DateTime<Utc>) -> AppResult<Vec<Placed>> {
-    let mut fields = Fields::new();
-    let stuck = fields.optional_flag("stuck", filter.stuck.as_deref());
-    let on_hold = fields.optional_flag("on_hold", filter.on_hold.as_deref());
-    let owner = fields.optional_email("owner", filter.owner.as_deref());
-    let account = filter.account.as_deref().map(str::trim).filter(|a| !a.is_empty()).and_then(|a| {
-        let parsed = a.parse::<i32>().ok();
-        if parsed.is_none() {
-            fields.error("account", "must be an account id");
-        }
-        parsed
-    });
-    fields.finish()?;
-    let mut matching = Condition::all();
-    if let Some(key) = filter.stage.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        matching = matching.add(deal::Column::StageId.eq(stages::by_key(db, "stage", key).await?.id));
-    }
-    if let Some(owner) = owner {
-        let id = users::id_by_email(db, "owner", &owner).await?;
-        matching = matching.add(
-            Condition::any()
-                .add(deal::Column::AccountManagerId.eq(id))
-                .add(deal::Column::ImplementationLeadId.eq(id))
-                .add(deal::Column::CsmId.eq(id)),
-        );
-    }
-    if let Some(account) = account {
-        matching = matching.add(deal::Column::AccountId.eq(account));
-    }
+) -> AppResult<Vec<Placed>> {
     let stages: HashMap<i32, stage::Model> =
         stage::Entity::find().all(db).await?.into_iter().map(|s| (s.id, s)).collect();
     // (id, stage, entered the stage, next call)
@@ -531,12 +510,13 @@ async fn place(db: &impl ConnectionTrait, filter: &DealFilter, now: DateTime<Utc
     let rows: Vec<Row> = deal::Entity::find()
         .select_only()
         .columns([deal::Column::Id, deal::Column::StageId, deal::Column::StageEnteredAt, deal::Column::NextCallAt])
-        .filter(matching.clone())
+        .filter(criteria.matching.clone())
         .into_tuple()
         .all(db)
         .await?;
     // The holds of the same deals, in one query whatever their number.
-    let matching_ids = deal::Entity::find().select_only().column(deal::Column::Id).filter(matching).into_query();
+    let matching_ids =
+        deal::Entity::find().select_only().column(deal::Column::Id).filter(criteria.matching.clone()).into_query();
     let mut holds: HashMap<i32, Vec<deal_hold::Model>> = HashMap::new();
     for hold in deal_hold::Entity::find()
         .filter(deal_hold::Column::DealId.in_subquery(matching_ids))
@@ -561,15 +541,19 @@ async fn place(db: &impl ConnectionTrait, filter: &DealFilter, now: DateTime<Utc
                 overdue: next_call_at.is_some_and(|at| at < now),
             }
         })
-        .filter(|p| stuck.is_none_or(|want| p.time.stuck == want))
-        .filter(|p| on_hold.is_none_or(|want| p.on_hold == want))
+        .filter(|p| criteria.stuck.is_none_or(|want| p.time.stuck == want))
+        .filter(|p| criteria.on_hold.is_none_or(|want| p.on_hold == want))
         .collect();
-    placed.sort_by_key(|p| (p.position, p.stage_id, std::cmp::Reverse(p.time.active_days), p.entered_at, p.id));
+    placed.sort_by_key(Placed::order);
     Ok(placed)
 }
 
 /// The summaries of the given deals, in the given order.
-async fn summaries(db: &impl ConnectionTrait, ids: &[i32], now: DateTime<Utc>) -> AppResult<Vec<DealSummary>> {
+pub(super) async fn summaries(
+    db: &impl ConnectionTrait,
+    ids: &[i32],
+    now: DateTime<Utc>,
+) -> AppResult<Vec<DealSummary>> {
     let mut deals: HashMap<i32, deal::Model> = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(crate::db::IN_LIST) {
         for found in deal::Entity::find().filter(deal::Column::Id.is_in(chunk.iter().copied())).all(db).await? {

@@ -4,8 +4,10 @@
 //! - [`gate`]: **when a deal may leave a stage** (advance, move back);
 //! - [`evidence`]: recording the customer's evidence for a criterion;
 //! - [`holds`]: holds, and time in stage (active vs on-hold days, stuck);
-//! - [`deals`]: creating, listing and showing deals; owners and next call.
+//! - [`deals`]: creating, listing and showing deals; owners and next call;
+//! - [`board`]: the board's counts and cards, without measuring every deal.
 
+pub mod board;
 pub mod deals;
 pub mod evidence;
 pub mod gate;

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{account, deal, followup, promise};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
 use crate::validate::{Fields, MAX_TEXT};
@@ -148,9 +148,30 @@ pub async fn resolve(
 
 /// How many follow-ups are open per deal.
 pub async fn open_counts(db: &impl ConnectionTrait) -> AppResult<HashMap<i32, usize>> {
+    count_open(db, Condition::all()).await
+}
+
+/// How many follow-ups are open for each of the given deals (those with none
+/// are left out).
+pub async fn open_counts_for(db: &impl ConnectionTrait, deal_ids: &[i32]) -> AppResult<HashMap<i32, usize>> {
     let mut counts = HashMap::new();
-    for row in followup::Entity::find().filter(followup::Column::Status.eq(status::OPEN)).all(db).await? {
-        *counts.entry(row.deal_id).or_insert(0) += 1;
+    for chunk in deal_ids.chunks(crate::db::IN_LIST) {
+        counts
+            .extend(count_open(db, Condition::all().add(followup::Column::DealId.is_in(chunk.iter().copied()))).await?);
     }
     Ok(counts)
+}
+
+async fn count_open(db: &impl ConnectionTrait, deals: Condition) -> AppResult<HashMap<i32, usize>> {
+    let rows: Vec<(i32, i64)> = followup::Entity::find()
+        .select_only()
+        .column(followup::Column::DealId)
+        .column_as(followup::Column::Id.count(), "open")
+        .filter(followup::Column::Status.eq(status::OPEN))
+        .filter(deals)
+        .group_by(followup::Column::DealId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(deal, n)| (deal, usize::try_from(n).unwrap_or(0))).collect())
 }

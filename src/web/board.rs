@@ -12,7 +12,8 @@ use axum::routing::get;
 use super::{Chrome, PageError, WebSession, render};
 use crate::AppState;
 use crate::auth::users::{self, UserInfo};
-use crate::pipeline::deals::{self, BoardColumn, DealFilter, DealSummary};
+use crate::pipeline::board::{self, BoardColumn};
+use crate::pipeline::deals::{DealFilter, DealSummary};
 use crate::pipeline::stages::{self, StageView};
 use crate::surveys::followups;
 
@@ -77,10 +78,11 @@ async fn show_board(
     let chrome = session.chrome("board");
     let fail = |e| PageError::new(e, chrome.clone());
     filter.stage = None;
-    let board = deals::board(&state.db, &filter, state.now(), CARDS_PER_COLUMN).await.map_err(fail)?;
+    let board = board::board(&state.db, &filter, state.now(), CARDS_PER_COLUMN).await.map_err(fail)?;
     let pipeline = stages::list(&state.db).await.map_err(fail)?;
     let users = users::list(&state.db).await.map_err(fail)?;
-    let open_followups = followups::open_counts(&state.db).await.map_err(fail)?;
+    let shown: Vec<i32> = board.columns.iter().flat_map(|c| c.deals.iter().map(|d| d.id)).collect();
+    let open_followups = followups::open_counts_for(&state.db, &shown).await.map_err(fail)?;
     let mut found: HashMap<i32, BoardColumn> = board.columns.into_iter().map(|c| (c.stage_id, c)).collect();
     let page = BoardPage {
         total: board.total,
