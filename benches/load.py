@@ -3,18 +3,24 @@
 the dashboard at once, against the same server's /healthz as the floor.
 
 It generates a SQLite database with `aftercare demo --deals N` (or reuses
-one with --database), starts `aftercare serve --no-demo --no-jobs` on it,
-signs in --sessions browser sessions (each its own cookie), and for
---seconds each session loops: GET /board, GET /deals/{random id},
-GET /dashboard. It reports requests per second, latency percentiles per
-page, errors (any status but 200, or a failed connection) and the server's
-peak memory, then the same for /healthz alone at the same concurrency.
+one with --database; or, with --pg-url, a fresh PostgreSQL database on that
+server, bench_load_<pid>, dropped at the end, also on Ctrl-C or SIGTERM),
+starts `aftercare serve --no-demo --no-jobs` on it, signs in --sessions
+browser sessions (each its own cookie), and for --seconds each session
+loops: GET /board, GET /deals/{random id}, GET /dashboard. It reports
+requests per second, latency percentiles per page, errors (any status but
+200, or a failed connection) and the server's peak memory (the aftercare
+process only: PostgreSQL's own processes are not counted), then the same
+for /healthz alone at the same concurrency.
 Run on demand, not in CI:
 
     python3 benches/load.py                                 # 10 000 deals, 50 sessions, 30 s
     python3 benches/load.py --deals 100000 --sessions 200 --seconds 60   # the soak
+    python3 benches/load.py --pg-url postgres://postgres@127.0.0.1:55432/postgres   # on PostgreSQL
+    python3 benches/load.py --binary /tmp/aftercare      # a prebuilt binary, no build
 
-Needs a release build (it runs `cargo build --release` first). The load
+Needs a release build (it runs `cargo build --release` first, unless
+--no-build or --binary), and psql for --pg-url. The load
 generator is Python threads on the same machine, so it competes with the
 server for the CPU: treat the figures as a floor on what the server does.
 """
@@ -24,6 +30,7 @@ import http.cookiejar
 import os
 import random
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -34,6 +41,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "drills"))
+import common  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "aftercare")
@@ -104,7 +115,8 @@ def run_load(base, sessions, seconds, pages_for):
                 all_times.extend(times)
                 all_errors[0] += errors[0]
 
-    threads = [threading.Thread(target=session, args=(i,)) for i in range(sessions)]
+    # Daemon threads: on Ctrl-C or SIGTERM the script exits without waiting out the deadline.
+    threads = [threading.Thread(target=session, args=(i,), daemon=True) for i in range(sessions)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -133,12 +145,45 @@ def main():
     parser.add_argument("--sessions", type=int, default=50, help="concurrent signed-in sessions")
     parser.add_argument("--seconds", type=int, default=30, help="how long each load runs")
     parser.add_argument("--no-build", action="store_true", help="use the existing release binary")
+    parser.add_argument("--binary", help=f"the aftercare binary to run, not built (default: {BINARY}, built first)")
+    parser.add_argument("--pg-url", help="run on PostgreSQL: a server URL to create the database on "
+                                         "(e.g. postgres://postgres@127.0.0.1:55432/postgres); default: SQLite")
     args = parser.parse_args()
-    if not args.no_build:
+    if args.pg_url and args.database:
+        parser.error("--database is a SQLite file: it cannot be combined with --pg-url")
+    if args.pg_url and shutil.which("psql") is None:
+        sys.exit("psql is needed for --pg-url: apt-get install postgresql-client")
+    # SIGTERM and SIGHUP unwind like Ctrl-C: the server is stopped, the database dropped.
+    common.install_signal_handlers()
+    resources = common.Resources()
+    try:
+        return run(args, resources)
+    except KeyboardInterrupt:
+        print("interrupted; cleaning up", flush=True)
+        return 130
+    except common.Interrupted as signal_name:
+        print(f"{signal_name}; cleaning up", flush=True)
+        return 143
+    finally:
+        resources.close()
+
+
+def run(args, resources):
+    global BINARY
+    if args.binary:
+        BINARY = os.path.abspath(args.binary)
+    elif not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     with tempfile.TemporaryDirectory(prefix="aftercare-load-") as work:
-        db = args.database or os.path.join(work, "load.db")
-        env = dict(os.environ, AFTERCARE_DATABASE_URL=f"sqlite://{db}", AFTERCARE_OUTBOX_DIR=os.path.join(work, "outbox"),
+        if args.pg_url:
+            name = f"bench_load_{os.getpid()}"
+            url = common.create_database(resources, args.pg_url, name)
+            print(f"PostgreSQL: database {name} on {urllib.parse.urlsplit(args.pg_url).netloc}, {BINARY}")
+        else:
+            db = args.database or os.path.join(work, "load.db")
+            url = f"sqlite://{db}"
+            print(f"SQLite: {db}, {BINARY}")
+        env = dict(os.environ, AFTERCARE_DATABASE_URL=url, AFTERCARE_OUTBOX_DIR=os.path.join(work, "outbox"),
                    AFTERCARE_LOG="warn")
         if not args.database:
             started = time.perf_counter()
@@ -171,13 +216,17 @@ def main():
             print(f"{args.sessions} sessions for {args.seconds} s ({len(deal_ids)} deal pages to pick from)")
             errors = report("browsing", *run_load(base, args.sessions, args.seconds, browsing))
             errors += report("/healthz floor", *run_load(base, args.sessions, args.seconds, healthz))
-            print(f"  server peak RSS: {peak_rss_mb(server.pid):.0f} MiB")
+            if args.pg_url:
+                print(f"  server peak RSS: {peak_rss_mb(server.pid):.0f} MiB "
+                      "(aftercare only, not PostgreSQL's processes)")
+            else:
+                print(f"  server peak RSS: {peak_rss_mb(server.pid):.0f} MiB")
             print("PASS: no errors" if errors == 0 else f"FAIL: {errors} errors")
-            sys.exit(0 if errors == 0 else 1)
+            return 0 if errors == 0 else 1
         finally:
             server.terminate()
             server.wait()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,12 +3,13 @@
 //!
 //! Measuring a deal's time in stage needs its holds, so [`deals::list`]
 //! measures every deal one by one. The board cannot afford that at 100 000
-//! deals, and does not need to: a deal with no hold overlapping its current
-//! stage has waited exactly since it entered the stage, so for those the
-//! database counts (stuck means "entered at least SLA + 1 days ago") and
-//! orders them (by entry), and only the few deals with such a hold are
-//! measured one by one, as the list does. A test holds the two to the same
-//! answers on generated data.
+//! deals, and does not need to: a deal no hold paused in its current stage
+//! has waited exactly since it entered the stage. So the database counts
+//! every deal as if none were paused (stuck means "entered at least SLA + 1
+//! whole days ago") and orders them by entry; the few deals a hold did pause
+//! are measured one by one, as the list does, and swapped in for the
+//! database's view of them. A test holds board and list to the same answers
+//! on generated data.
 
 use std::collections::HashMap;
 
@@ -47,13 +48,39 @@ pub struct Board {
     pub overdue: usize,
 }
 
-/// Per-stage counts.
+/// Per-stage counts, signed while paused deals are corrected.
 #[derive(Debug, Clone, Copy, Default)]
 struct Counts {
-    total: usize,
-    stuck: usize,
-    on_hold: usize,
-    overdue: usize,
+    total: i64,
+    stuck: i64,
+    on_hold: i64,
+    overdue: i64,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts, sign: i64) {
+        self.total += sign * other.total;
+        self.stuck += sign * other.stuck;
+        self.on_hold += sign * other.on_hold;
+        self.overdue += sign * other.overdue;
+    }
+}
+
+/// A count that corrections left non-negative, as a size.
+fn size(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}
+
+impl Placed {
+    /// What one deal adds to the counts.
+    fn counts(&self) -> Counts {
+        Counts {
+            total: 1,
+            stuck: i64::from(self.time.stuck),
+            on_hold: i64::from(self.on_hold),
+            overdue: i64::from(self.overdue),
+        }
+    }
 }
 
 /// The board for `filter`: every matching deal is counted, but only the
@@ -69,74 +96,103 @@ pub async fn board(
     let stages = stage::Entity::find().order_by_asc(stage::Column::Position).all(db).await?;
     let mut counts: HashMap<i32, Counts> = HashMap::new();
     let mut candidates: HashMap<i32, Vec<Placed>> = HashMap::new();
+    let stuck_if_unpaused = stuck_without_holds(&stages, now);
+    let sla: HashMap<i32, Option<i32>> = stages.iter().map(|s| (s.id, s.sla_days)).collect();
 
-    // Deals a hold has paused in this stage: measured one by one.
-    for placed in deals::place(db, &criteria.and(deal::Column::Id.in_subquery(paused_in_stage())), now).await? {
-        let count = counts.entry(placed.stage_id).or_default();
-        count.total += 1;
-        count.stuck += usize::from(placed.time.stuck);
-        count.on_hold += usize::from(placed.on_hold);
-        count.overdue += usize::from(placed.overdue);
-        candidates.entry(placed.stage_id).or_default().push(placed);
+    // The deals a hold paused in their stage, measured one by one.
+    let paused = deals::place(
+        db,
+        &Criteria {
+            matching: criteria.matching.clone().add(deal::Column::Id.in_subquery(paused_in_stage())),
+            stuck: None,
+            on_hold: None,
+        },
+        now,
+    )
+    .await?;
+
+    // Every matching deal counted and ordered by the database as if no hold
+    // had paused it (only paused deals can be on hold)...
+    let sql_counts = criteria.on_hold != Some(true);
+    let mut as_if_unpaused = criteria.matching.clone();
+    match (criteria.stuck, &stuck_if_unpaused) {
+        (Some(true), Some(stuck)) => as_if_unpaused = as_if_unpaused.add(stuck.clone()),
+        (Some(true), None) => as_if_unpaused = as_if_unpaused.add(Expr::val(false)),
+        (Some(false), Some(stuck)) => as_if_unpaused = as_if_unpaused.add(stuck.clone().not()),
+        (Some(false) | None, _) => {}
+    }
+    if sql_counts {
+        for (stage_id, found) in count_by_stage(db, as_if_unpaused.clone(), stuck_if_unpaused, now).await? {
+            counts.entry(stage_id).or_default().add(found, 1);
+        }
+    }
+    // ...then corrected for the paused ones: out as the database saw them,
+    // in as they are.
+    let mut paused_ids = std::collections::HashSet::new();
+    let mut seen_by_sql: HashMap<i32, usize> = HashMap::new();
+    for placed in paused {
+        paused_ids.insert(placed.id);
+        let unpaused = Placed {
+            time: holds::time_in_stage(placed.entered_at, &[], sla.get(&placed.stage_id).copied().flatten(), now),
+            on_hold: false,
+            ..placed
+        };
+        if sql_counts && criteria.matches(&unpaused) {
+            counts.entry(placed.stage_id).or_default().add(unpaused.counts(), -1);
+            *seen_by_sql.entry(placed.stage_id).or_default() += 1;
+        }
+        if criteria.matches(&placed) {
+            counts.entry(placed.stage_id).or_default().add(placed.counts(), 1);
+            candidates.entry(placed.stage_id).or_default().push(placed);
+        }
     }
 
-    // The rest (never on hold here): counted and ordered by the database.
-    if criteria.on_hold != Some(true) {
-        let stuck = stuck_without_holds(&stages, now);
-        let mut unheld = criteria.matching.clone().add(deal::Column::Id.not_in_subquery(paused_in_stage()));
-        match (criteria.stuck, &stuck) {
-            (Some(true), Some(stuck)) => unheld = unheld.add(stuck.clone()),
-            (Some(true), None) => unheld = unheld.add(Expr::val(false)),
-            (Some(false), Some(stuck)) => unheld = unheld.add(stuck.clone().not()),
-            (Some(false) | None, _) => {}
-        }
-        for (stage_id, found) in count_by_stage(db, unheld.clone(), stuck, now).await? {
-            let count = counts.entry(stage_id).or_default();
-            count.total += found.total;
-            count.stuck += found.stuck;
-            count.overdue += found.overdue;
-        }
+    // Each stage's first deals: the database's first, paused ones replaced.
+    if sql_counts {
         for stage in &stages {
-            if counts.get(&stage.id).is_none_or(|c| c.total == 0) {
+            let skip = seen_by_sql.get(&stage.id).copied().unwrap_or(0);
+            if counts.get(&stage.id).is_none_or(|c| c.total <= 0) && skip == 0 {
                 continue;
             }
             let rows: Vec<(i32, DateTime<Utc>, Option<DateTime<Utc>>)> = deal::Entity::find()
                 .select_only()
                 .columns([deal::Column::Id, deal::Column::StageEnteredAt, deal::Column::NextCallAt])
-                .filter(unheld.clone().add(deal::Column::StageId.eq(stage.id)))
+                .filter(as_if_unpaused.clone().add(deal::Column::StageId.eq(stage.id)))
                 .order_by_asc(deal::Column::StageEnteredAt)
                 .order_by_asc(deal::Column::Id)
-                .limit(per_stage as u64)
+                .limit((per_stage + skip) as u64)
                 .into_tuple()
                 .all(db)
                 .await?;
-            candidates.entry(stage.id).or_default().extend(rows.into_iter().map(|(id, entered_at, next_call)| {
-                Placed {
-                    id,
-                    stage_id: stage.id,
-                    position: stage.position,
-                    entered_at,
-                    time: holds::time_in_stage(entered_at, &[], stage.sla_days, now),
-                    on_hold: false,
-                    overdue: next_call.is_some_and(|at| at < now),
-                }
-            }));
+            let first =
+                rows.into_iter().filter(|(id, ..)| !paused_ids.contains(id)).map(|(id, entered_at, next_call)| {
+                    Placed {
+                        id,
+                        stage_id: stage.id,
+                        position: stage.position,
+                        entered_at,
+                        time: holds::time_in_stage(entered_at, &[], stage.sla_days, now),
+                        on_hold: false,
+                        overdue: next_call.is_some_and(|at| at < now),
+                    }
+                });
+            candidates.entry(stage.id).or_default().extend(first);
         }
     }
 
     let mut board = Board::default();
+    let mut total = Counts::default();
     let mut shown = Vec::new();
     for stage in &stages {
-        let Some(count) = counts.get(&stage.id).filter(|c| c.total > 0) else { continue };
+        let Some(count) = counts.get(&stage.id).copied().filter(|c| c.total > 0) else { continue };
         let mut first = candidates.remove(&stage.id).unwrap_or_default();
         first.sort_by_key(Placed::order);
         shown.extend(first.iter().take(per_stage).map(|p| p.id));
-        board.total += count.total;
-        board.stuck += count.stuck;
-        board.on_hold += count.on_hold;
-        board.overdue += count.overdue;
-        board.columns.push(BoardColumn { stage_id: stage.id, count: count.total, deals: Vec::new() });
+        total.add(count, 1);
+        board.columns.push(BoardColumn { stage_id: stage.id, count: size(count.total), deals: Vec::new() });
     }
+    (board.total, board.stuck, board.on_hold, board.overdue) =
+        (size(total.total), size(total.stuck), size(total.on_hold), size(total.overdue));
     // The summaries come back in `shown`'s order: each column's in turn.
     let mut loaded = deals::summaries(db, &shown, now).await?.into_iter();
     for column in &mut board.columns {
@@ -198,11 +254,8 @@ async fn count_by_stage(
         .into_tuple()
         .all(db)
         .await?;
-    let size = |n: i64| usize::try_from(n).unwrap_or(0);
     Ok(rows
         .into_iter()
-        .map(|(stage, total, stuck, overdue)| {
-            (stage, Counts { total: size(total), stuck: size(stuck), on_hold: 0, overdue: size(overdue) })
-        })
+        .map(|(stage, total, stuck, overdue)| (stage, Counts { total, stuck, on_hold: 0, overdue }))
         .collect())
 }

@@ -484,9 +484,9 @@ impl Criteria {
         Ok(Self { matching, stuck, on_hold })
     }
 
-    /// The same criteria, also requiring `condition`.
-    pub(super) fn and(&self, condition: impl Into<Condition>) -> Self {
-        Self { matching: self.matching.clone().add(condition), ..self.clone() }
+    /// Whether a deal SQL matched also passes the measured criteria.
+    pub(super) fn matches(&self, deal: &Placed) -> bool {
+        self.stuck.is_none_or(|want| deal.time.stuck == want) && self.on_hold.is_none_or(|want| deal.on_hold == want)
     }
 }
 
@@ -541,8 +541,7 @@ pub(super) async fn place(
                 overdue: next_call_at.is_some_and(|at| at < now),
             }
         })
-        .filter(|p| criteria.stuck.is_none_or(|want| p.time.stuck == want))
-        .filter(|p| criteria.on_hold.is_none_or(|want| p.on_hold == want))
+        .filter(|p| criteria.matches(p))
         .collect();
     placed.sort_by_key(Placed::order);
     Ok(placed)
