@@ -30,11 +30,7 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         // WAL lets readers and the writer proceed together; the busy timeout
         // makes writers queue instead of failing under contention.
         .map_sqlx_sqlite_opts(|opts| {
-            // Memory-mapped reads spare a system call per page on scans.
-            opts.journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
-                .pragma("mmap_size", "1073741824")
+            opts.journal_mode(SqliteJournalMode::Wal).busy_timeout(Duration::from_secs(10)).foreign_keys(true)
         });
     Database::connect(options).await.context("connecting to the database")
 }
