@@ -11,7 +11,7 @@
 //! database's view of them. A test holds board and list to the same answers
 //! on generated data.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{deal, deal_hold, stage};
@@ -128,7 +128,7 @@ pub async fn board(
     }
     // ...then corrected for the paused ones: out as the database saw them,
     // in as they are.
-    let mut paused_ids = std::collections::HashSet::new();
+    let mut paused_ids = HashSet::new();
     let mut seen_by_sql: HashMap<i32, usize> = HashMap::new();
     for placed in paused {
         paused_ids.insert(placed.id);
