@@ -18,7 +18,7 @@ use entity::{deal, deal_hold, stage};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::deals::{self, Criteria, DealFilter, DealSummary, Placed};
+use super::deals::{self, Criteria, DealFilter, DealRow, DealSummary, Placed};
 use super::holds;
 use crate::AppResult;
 
@@ -154,9 +154,14 @@ pub async fn board(
             if counts.get(&stage.id).is_none_or(|c| c.total <= 0) && skip == 0 {
                 continue;
             }
-            let rows: Vec<(i32, DateTime<Utc>, Option<DateTime<Utc>>)> = deal::Entity::find()
+            let rows: Vec<DealRow> = deal::Entity::find()
                 .select_only()
-                .columns([deal::Column::Id, deal::Column::StageEnteredAt, deal::Column::NextCallAt])
+                .columns([
+                    deal::Column::Id,
+                    deal::Column::StageId,
+                    deal::Column::StageEnteredAt,
+                    deal::Column::NextCallAt,
+                ])
                 .filter(as_if_unpaused.clone().add(deal::Column::StageId.eq(stage.id)))
                 .order_by_asc(deal::Column::StageEnteredAt)
                 .order_by_asc(deal::Column::Id)
@@ -164,18 +169,10 @@ pub async fn board(
                 .into_tuple()
                 .all(db)
                 .await?;
-            let first =
-                rows.into_iter().filter(|(id, ..)| !paused_ids.contains(id)).map(|(id, entered_at, next_call)| {
-                    Placed {
-                        id,
-                        stage_id: stage.id,
-                        position: stage.position,
-                        entered_at,
-                        time: holds::time_in_stage(entered_at, &[], stage.sla_days, now),
-                        on_hold: false,
-                        overdue: next_call.is_some_and(|at| at < now),
-                    }
-                });
+            let first = rows
+                .into_iter()
+                .filter(|(id, ..)| !paused_ids.contains(id))
+                .map(|row| Placed::measure(row, Some(stage), &[], now));
             candidates.entry(stage.id).or_default().extend(first);
         }
     }

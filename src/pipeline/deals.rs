@@ -419,6 +419,9 @@ pub struct DealFilter {
     pub account: Option<String>,
 }
 
+/// The columns a deal is placed by: id, stage, entered the stage, next call.
+pub(super) type DealRow = (i32, i32, DateTime<Utc>, Option<DateTime<Utc>>);
+
 /// A deal's place in the pipeline, measured without loading its details:
 /// enough to count, filter and order deals cheaply.
 #[derive(Debug, Clone, Copy)]
@@ -433,6 +436,24 @@ pub(super) struct Placed {
 }
 
 impl Placed {
+    /// Measures a deal in `stage` (its holds there, its SLA) as of `now`.
+    pub(super) fn measure(
+        (id, stage_id, entered_at, next_call_at): DealRow,
+        stage: Option<&stage::Model>,
+        held: &[deal_hold::Model],
+        now: DateTime<Utc>,
+    ) -> Self {
+        Placed {
+            id,
+            stage_id,
+            position: stage.map_or(i32::MAX, |s| s.position),
+            entered_at,
+            time: holds::time_in_stage(entered_at, held, stage.and_then(|s| s.sla_days), now),
+            on_hold: held.iter().any(|h| h.ended_at.is_none()),
+            overdue: next_call_at.is_some_and(|at| at < now),
+        }
+    }
+
     /// Pipeline order, then longest-waiting first: the order of every list.
     pub(super) fn order(&self) -> (i32, i32, std::cmp::Reverse<i64>, DateTime<Utc>, i32) {
         (self.position, self.stage_id, std::cmp::Reverse(self.time.active_days), self.entered_at, self.id)
@@ -505,9 +526,7 @@ pub(super) async fn place(
 ) -> AppResult<Vec<Placed>> {
     let stages: HashMap<i32, stage::Model> =
         stage::Entity::find().all(db).await?.into_iter().map(|s| (s.id, s)).collect();
-    // (id, stage, entered the stage, next call)
-    type Row = (i32, i32, DateTime<Utc>, Option<DateTime<Utc>>);
-    let rows: Vec<Row> = deal::Entity::find()
+    let rows: Vec<DealRow> = deal::Entity::find()
         .select_only()
         .columns([deal::Column::Id, deal::Column::StageId, deal::Column::StageEnteredAt, deal::Column::NextCallAt])
         .filter(criteria.matching.clone())
@@ -528,18 +547,9 @@ pub(super) async fn place(
     }
     let mut placed: Vec<Placed> = rows
         .into_iter()
-        .map(|(id, stage_id, entered_at, next_call_at)| {
-            let stage = stages.get(&stage_id);
-            let held = holds.get(&id).map(Vec::as_slice).unwrap_or_default();
-            Placed {
-                id,
-                stage_id,
-                position: stage.map_or(i32::MAX, |s| s.position),
-                entered_at,
-                time: holds::time_in_stage(entered_at, held, stage.and_then(|s| s.sla_days), now),
-                on_hold: held.iter().any(|h| h.ended_at.is_none()),
-                overdue: next_call_at.is_some_and(|at| at < now),
-            }
+        .map(|row| {
+            let held = holds.get(&row.0).map(Vec::as_slice).unwrap_or_default();
+            Placed::measure(row, stages.get(&row.1), held, now)
         })
         .filter(|p| criteria.matches(p))
         .collect();
